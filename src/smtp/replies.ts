@@ -1,0 +1,39 @@
+import type { SmtpReply } from './reply.js';
+
+const reply = (code: number, enhanced: string, text: string): SmtpReply => Object.freeze({ code, enhanced, text });
+
+/**
+ * Every reply the proxy makes up itself. Anything else a client sees is the upstream's own
+ * reply, relayed. Texts never carry internal details (Postfix SMTPD_PROXY_README: not right
+ * to disclose internal details to strangers); the logs have them.
+ */
+export const replies = Object.freeze({
+  internalError: reply(451, '4.3.0', 'Internal error, please try again later'),
+  spoolFull: reply(452, '4.3.1', 'Insufficient system storage, please try again later'),
+  shuttingDown: reply(421, '4.3.2', 'Service shutting down, please try again later'),
+  upstreamUnavailable: reply(451, '4.4.1', 'Mail service temporarily unavailable, please try again later'),
+  upstreamLost: reply(451, '4.4.2', 'Connection to the mail service lost, please try again later'),
+  upstreamTimeout: reply(451, '4.4.2', 'Mail service did not answer in time, please try again later'),
+  upstreamRefused: reply(451, '4.3.2', 'Mail service not accepting messages, please try again later'),
+  upstreamProtocol: reply(451, '4.5.0', 'Mail service protocol error, please try again later'),
+  upstreamMissingExtension: reply(451, '4.3.3', 'Mail service does not support a requested extension, please try again later'),
+  messageTooBig: reply(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
+  bareLineFeed: reply(550, '5.5.2', 'Message contains a bare CR or LF (RFC 5321 section 2.3.8)'),
+  scanTempfail: reply(451, '4.7.1', 'Message could not be scanned, please try again later'),
+  scanBusy: reply(451, '4.7.1', 'Scanning service busy, please try again later'),
+});
+
+export type ReplyName = keyof typeof replies;
+
+/** Verdict replies carry what was found, so they are built per message. */
+export function infectedReply(signature: string): SmtpReply {
+  return { code: 554, enhanced: '5.7.1', text: `Message rejected: virus found: ${signature}` };
+}
+
+export function spamReply(score: number, threshold: number): SmtpReply {
+  return { code: 550, enhanced: '5.7.1', text: `Message rejected as spam (score ${score.toFixed(1)}, limit ${threshold.toFixed(1)})` };
+}
+
+export function bannedReply(reason: string): SmtpReply {
+  return { code: 554, enhanced: '5.7.1', text: `Message rejected: ${reason}` };
+}
