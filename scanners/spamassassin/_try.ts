@@ -1,0 +1,13 @@
+import { Readable } from 'node:stream';
+import { spamassassinScanner } from './index.js';
+const mk = (b: Buffer) => ({ size: b.length, createReadStream: (r: {start?: number; end?: number} = {}) => Readable.from([b.subarray(r.start ?? 0, r.end ?? b.length)]) });
+const s = spamassassinScanner.create(spamassassinScanner.options.parse({ port: 20783 }) as any, { name: 'sa', logger: {} as any });
+const sig = () => AbortSignal.timeout(5000);
+console.log(await s.ping!(sig()), await s.version!(sig()));
+console.log(await s.scan(mk(Buffer.from('Subject: hi\r\n\r\nhello\r\n')), sig()));
+console.log(await s.scan(mk(Buffer.from('Subject: hi\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n')), sig()));
+console.log(await s.scan(mk(Buffer.alloc(0)), sig()));
+console.log(await s.scan({ size: 10, createReadStream: () => Readable.from([Buffer.from('abc')]) }, sig()));
+console.log(await s.scan({ size: 2, createReadStream: () => Readable.from([Buffer.from('abc')]) }, sig()));
+const u = spamassassinScanner.create({ user: 'nobody' } as any, { name: 'sa', logger: {} as any });
+console.log(await u.scan(mk(Buffer.from('x')), sig()));

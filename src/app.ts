@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config/load.js';
+import { Listener } from './server/listener.js';
+import { noScanning } from './scan/no-scanning.js';
+import type { ScanStage } from './scan/stage.js';
+import { ProxySession } from './session/proxy-session.js';
+import { UpstreamLink, type Connect, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { MemoryBudget } from './spool/memory-budget.js';
+import { prepareSpoolDir } from './spool/spool.js';
+import { UpstreamClient } from './upstream/client.js';
+import type { Capabilities } from './upstream/capabilities.js';
+
+export interface ProxyOptions {
+  readonly logger: Logger;
+  readonly scanStage?: ScanStage;
+  /** How upstream sessions are opened (tests inject faults here). */
+  readonly connect?: Connect;
+}
+
+export interface RunningProxy {
+  readonly address: AddressInfo;
+  readonly listener: Listener;
+  /** Drains (see Listener.drain) and stops; resolves when every connection is closed. */
+  stop(timeout?: number): Promise<void>;
+}
+
+/** Wires one proxy from a validated config and starts listening. */
+export async function startProxy(config: Config, options: ProxyOptions): Promise<RunningProxy> {
+  const { logger } = options;
+  const scanStage = options.scanStage ?? noScanning;
+  await prepareSpoolDir(config.spool.dir);
+  const budget = new MemoryBudget(config.spool.memoryTotal);
+  const connect = options.connect ?? ((upstreamOptions) => UpstreamClient.connect(upstreamOptions));
+  const linkSettings = upstreamLinkSettings(config);
+  let listener: Listener | undefined;
+  const learn = (capabilities: Capabilities) => listener?.updateUpstreamCapabilities(capabilities);
+  const learningConnect: Connect = async (upstreamOptions) => {
+    const client = await connect(upstreamOptions);
+    learn(client.capabilities);
+    return client;
+  };
+
+  listener = new Listener(
+    config,
+    (session, sessionLogger) =>
+      new ProxySession({
+        settings: { spool: config.spool, bareLineFeed: config.limits.bareLineFeed },
+        link: new UpstreamLink(linkSettings, sessionLogger, learningConnect),
+        scanStage,
+        budget,
+        logger: sessionLogger,
+      }),
+    logger,
+  );
+  const address = await listener.listen();
+  logger.info({ listen: address, upstream: `${config.upstream.host}:${config.upstream.port}` }, 'smtp-scan-proxy listening');
+  void probeUpstream(learningConnect, linkSettings, logger);
+  const running = listener;
+  return {
+    address,
+    listener: running,
+    stop: (timeout = config.shutdown.timeout) => running.drain(timeout),
+  };
+}
+
+function upstreamLinkSettings(config: Config): UpstreamLinkSettings {
+  const { upstream, listen } = config;
+  return {
+    xclient: upstream.xclient,
+    options: {
+      host: upstream.host,
+      port: upstream.port,
+      localName: upstream.helo ?? listen.hostname,
+      connectTimeout: upstream.connectTimeout,
+      commandTimeout: upstream.commandTimeout,
+      dataTimeout: upstream.dataTimeout,
+      tls: {
+        mode: upstream.starttls,
+        rejectUnauthorized: upstream.tlsVerify,
+        ...(upstream.tlsCa ? { ca: readFileSync(upstream.tlsCa) } : {}),
+      },
+    },
+  };
+}
+
+/** Learns the upstream's extensions at start-up, so the first clients are offered the right ones. */
+async function probeUpstream(connect: Connect, settings: UpstreamLinkSettings, logger: Logger): Promise<void> {
+  try {
+    const client = await connect({ ...settings.options });
+    await client.quit();
+  } catch (error) {
+    logger.warn({ err: error }, 'upstream not reachable at start-up; clients get 4xx until it is');
+  }
+}

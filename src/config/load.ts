@@ -1,0 +1,152 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import type { CommonScannerSettings, ScannerFactory } from '../scan/registry.js';
+import { baseSchema, commonScannerKeys, type BaseConfig } from './schema.js';
+
+export interface ScannerConfig extends CommonScannerSettings {
+  readonly name: string;
+  readonly type: string;
+  readonly rejectScore: number;
+  readonly tagScore: number;
+  /** The keys of the scanner's own schema, validated. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export type Config = Readonly<Omit<BaseConfig, 'scanners'> & { scanners: readonly ScannerConfig[] }>;
+
+export const scannerDefaults: CommonScannerSettings & { rejectScore: number; tagScore: number } = {
+  concurrency: 4,
+  maxQueue: 100,
+  timeout: 30_000,
+  onError: 'tempfail',
+  maxSize: 0,
+  onOversize: 'skip',
+  rejectScore: 10,
+  tagScore: 5,
+};
+
+export const CONFIG_ENV = 'SMTP_SCAN_PROXY_CONFIG';
+
+/**
+ * Reads the config file (YAML) named by --config or SMTP_SCAN_PROXY_CONFIG, or uses the
+ * built-in defaults when neither is given.
+ */
+export async function loadConfig(
+  file: string | undefined,
+  factories: ReadonlyMap<string, ScannerFactory>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Config> {
+  const source = file ?? env[CONFIG_ENV];
+  if (!source) return parseConfig({}, factories);
+  let text: string;
+  try {
+    text = await readFile(source, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config: cannot read ${source}: ${(error as Error).message}`, { cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ConfigError(`config: ${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
+  }
+  const plugins = await loadPlugins(raw, path.dirname(path.resolve(source)));
+  return parseConfig(raw, new Map([...factories, ...plugins]));
+}
+
+/** Validates a config object; every problem is reported with the key that has it. */
+export function parseConfig(raw: unknown, factories: ReadonlyMap<string, ScannerFactory>): Config {
+  const base = baseSchema.safeParse(raw);
+  if (!base.success) throw configError(base.error.issues, []);
+  const names = new Set<string>();
+  const scanners = base.data.scanners.map((entry, index) => {
+    const scanner = parseScanner(entry, index, factories);
+    if (names.has(scanner.name)) {
+      throw new ConfigError(`config: scanners[${index}].name: "${scanner.name}" is used twice; give each scanner its own name`);
+    }
+    names.add(scanner.name);
+    return scanner;
+  });
+  return deepFreeze({ ...base.data, scanners });
+}
+
+function parseScanner(entry: { type: string }, index: number, factories: ReadonlyMap<string, ScannerFactory>): ScannerConfig {
+  const factory = factories.get(entry.type);
+  if (!factory) {
+    const known = [...factories.keys()].join(', ');
+    throw new ConfigError(`config: scanners[${index}].type: unknown scanner type "${entry.type}" (known: ${known})`);
+  }
+  const schema = z.strictObject({ ...commonScannerKeys, ...factory.options.shape });
+  const parsed = schema.safeParse(entry);
+  if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index]);
+  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, ...options } =
+    parsed.data as z.output<z.ZodObject<typeof commonScannerKeys>> & Record<string, unknown>;
+  const defaults = { ...scannerDefaults, ...factory.defaults };
+  return {
+    type,
+    name: name ?? type,
+    concurrency: concurrency ?? defaults.concurrency,
+    maxQueue: maxQueue ?? defaults.maxQueue,
+    timeout: timeout ?? defaults.timeout,
+    onError: onError ?? defaults.onError,
+    maxSize: maxSize ?? defaults.maxSize,
+    onOversize: onOversize ?? defaults.onOversize,
+    rejectScore: rejectScore ?? defaults.rejectScore,
+    tagScore: tagScore ?? defaults.tagScore,
+    options,
+  };
+}
+
+async function loadPlugins(raw: unknown, baseDir: string): Promise<Map<string, ScannerFactory>> {
+  const list = (raw as { plugins?: unknown } | null)?.plugins;
+  const plugins = new Map<string, ScannerFactory>();
+  if (!Array.isArray(list)) return plugins;
+  for (const [index, specifier] of list.entries()) {
+    if (typeof specifier !== 'string') continue;
+    const target = specifier.startsWith('.') || path.isAbsolute(specifier)
+      ? pathToFileURL(path.resolve(baseDir, specifier)).href
+      : specifier;
+    let module: { default?: unknown; scanner?: unknown };
+    try {
+      module = await import(target);
+    } catch (error) {
+      throw new ConfigError(`config: plugins[${index}]: cannot load ${specifier}: ${(error as Error).message}`, { cause: error });
+    }
+    const factory = (module.scanner ?? module.default) as Partial<ScannerFactory> | undefined;
+    if (!factory || typeof factory.type !== 'string' || typeof factory.create !== 'function' || !factory.options) {
+      throw new ConfigError(`config: plugins[${index}]: ${specifier} exports no scanner factory (export const scanner = { type, options, create })`);
+    }
+    plugins.set(factory.type, factory as ScannerFactory);
+  }
+  return plugins;
+}
+
+function configError(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): ConfigError {
+  const lines = issues.map((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys
+      .map((key) => {
+        const where = formatPath([...prefix, ...issue.path, ...(key === undefined ? [] : [key])]);
+        return key === undefined ? `${where}: ${issue.message}` : `${where}: unknown key`;
+      })
+      .join('\n');
+  });
+  return new ConfigError(`config: invalid configuration\n${lines.join('\n')}`);
+}
+
+function formatPath(keys: readonly PropertyKey[]): string {
+  if (keys.length === 0) return '(top level)';
+  return keys.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key)), '');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

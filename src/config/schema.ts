@@ -1,0 +1,111 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { byteSize, duration } from './units.js';
+
+/**
+ * The one source of truth for configuration: defaults, validation and the Config type.
+ * Public keys are only ever added, never renamed (README "Configuration").
+ */
+const port = z.number().int().min(1).max(65535);
+const hostname = z.string().min(1).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name or address');
+
+const listen = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(2525),
+    /** Our name in the banner and the EHLO reply. */
+    hostname: hostname.default(os.hostname()),
+    /** Look up the client's PTR name (passed on with XCLIENT NAME/REVERSE_NAME). */
+    reverseLookup: z.boolean().default(true),
+  })
+  .prefault({});
+
+const upstream = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(25),
+    xclient: z.boolean().default(true),
+    /** Our EHLO name towards the upstream; defaults to listen.hostname. */
+    helo: hostname.optional(),
+    starttls: z.enum(['off', 'opportunistic', 'required']).default('opportunistic'),
+    tlsVerify: z.boolean().default(false),
+    tlsCa: z.string().min(1).optional(),
+    connectTimeout: duration.default(30_000),
+    commandTimeout: duration.default(120_000),
+    dataTimeout: duration.default(300_000),
+  })
+  .prefault({});
+
+const tls = z.strictObject({
+  key: z.string().min(1),
+  cert: z.string().min(1),
+});
+
+const limits = z
+  .strictObject({
+    maxMessageSize: byteSize.default(52_428_800),
+    maxClients: z.number().int().min(1).default(1000),
+    maxRecipients: z.number().int().min(1).default(1000),
+    /** A client silent for this long is disconnected with 421. */
+    idleTimeout: duration.default(300_000),
+    /** The whole scanning stage of one message, all scanners together. */
+    scanDeadline: duration.default(120_000),
+    bareLineFeed: z.enum(['normalize', 'reject']).default('normalize'),
+  })
+  .prefault({});
+
+const spool = z
+  .strictObject({
+    dir: z.string().min(1).default(path.join(os.tmpdir(), 'smtp-scan-proxy')),
+    /** A message larger than this goes to a temp file. */
+    memoryPerMessage: byteSize.default(1024 * 1024),
+    /** All messages held in memory at once; beyond it new messages go to temp files. */
+    memoryTotal: byteSize.default(64 * 1024 * 1024),
+  })
+  .prefault({});
+
+const log = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .prefault({});
+
+const shutdown = z
+  .strictObject({
+    /** How long in-flight transactions may take to finish after SIGTERM. */
+    timeout: duration.default(30_000),
+  })
+  .prefault({});
+
+/** Keys every scanner entry has; its type adds its own (see src/scan/registry.ts). */
+export const commonScannerKeys = {
+  type: z.string().min(1),
+  name: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -').optional(),
+  concurrency: z.number().int().min(1).optional(),
+  maxQueue: z.number().int().min(0).optional(),
+  timeout: duration.optional(),
+  onError: z.enum(['tempfail', 'accept']).optional(),
+  maxSize: byteSize.optional(),
+  onOversize: z.enum(['skip', 'truncate', 'tempfail']).optional(),
+  /** For engines that score (spamassassin): at or over this, reject with 550. */
+  rejectScore: z.number().optional(),
+  /** For engines that score: over this, pass with X-Spam-Flag: YES. */
+  tagScore: z.number().optional(),
+};
+
+export const baseSchema = z.strictObject({
+  listen,
+  upstream,
+  tls: tls.optional(),
+  limits,
+  spool,
+  log,
+  shutdown,
+  /** Modules that export extra scanner types (see README "Writing a scanner"). */
+  plugins: z.array(z.string().min(1)).default([]),
+  /** Each entry is validated against its type's schema by load.ts. */
+  scanners: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
+});
+
+export type BaseConfig = z.output<typeof baseSchema>;

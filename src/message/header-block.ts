@@ -1,0 +1,43 @@
+import type { HeaderEdits } from '../policy/decision.js';
+
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * Applies header edits to a message's header block (CRLF line endings, without the blank line
+ * that ends it). Untouched fields keep their exact bytes; only the removed ones go and the added
+ * ones come first. Pure, so it is tested on tables.
+ */
+export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
+  const remove = new Set(edits.remove.map((name) => name.toLowerCase()));
+  const parts: Buffer[] = edits.add.map(([name, value]) => Buffer.from(`${name}: ${value}\r\n`, 'utf8'));
+  let keep = true;
+  let start = 0;
+  while (start < block.length) {
+    let end = block.indexOf(CRLF, start);
+    end = end === -1 ? block.length : end + 2;
+    const line = block.subarray(start, end);
+    const continuation = line[0] === 0x20 || line[0] === 0x09;
+    if (!continuation) keep = !remove.has(fieldName(line));
+    if (keep) parts.push(line);
+    start = end;
+  }
+  const result = Buffer.concat(parts);
+  // The block's last line may lack its CRLF when the message has no body and no final newline.
+  return result.length > 0 && !result.subarray(-2).equals(CRLF) ? Buffer.concat([result, CRLF]) : result;
+}
+
+function fieldName(line: Buffer): string {
+  const colon = line.indexOf(0x3a);
+  return (colon === -1 ? '' : line.toString('latin1', 0, colon)).trim().toLowerCase();
+}
+
+/**
+ * Where the header block ends in the first bytes of a message: the offset just past the CRLF of
+ * the last header line (the blank line follows), or undefined when `head` holds no blank line.
+ * A message that starts with a blank line has an empty header block (offset 0).
+ */
+export function headerBlockEnd(head: Buffer): number | undefined {
+  if (head[0] === 0x0d && head[1] === 0x0a) return 0;
+  const index = head.indexOf('\r\n\r\n');
+  return index === -1 ? undefined : index + 2;
+}

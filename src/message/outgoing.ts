@@ -1,0 +1,39 @@
+import { Readable } from 'node:stream';
+import { MessageRejectedError } from '../errors.js';
+import type { HeaderEdits } from '../policy/decision.js';
+import type { SpooledMessage } from '../spool/message.js';
+import { editHeaderBlock, headerBlockEnd } from './header-block.js';
+
+/** Header sections beyond this are refused (Exchange refuses at 256 KB, Postfix truncates at 100 KB). */
+export const MAX_HEADER_SIZE = 1024 * 1024;
+
+const headerTooLarge = { code: 552, enhanced: '5.3.4', text: 'Message header section exceeds fixed maximum size' } as const;
+
+/**
+ * The message as it goes to the upstream: the edited header block, then the rest of the spool
+ * streamed as it is, so the body stays byte-identical and is never copied into memory.
+ */
+export async function outgoingMessage(message: SpooledMessage, edits: HeaderEdits): Promise<Readable> {
+  if (edits.add.length === 0 && edits.remove.length === 0) return message.createReadStream();
+  const head = await readHead(message, Math.min(message.size, MAX_HEADER_SIZE + 4));
+  let end = headerBlockEnd(head);
+  if (end === undefined) {
+    if (message.size > MAX_HEADER_SIZE) throw new MessageRejectedError('SSP_ERR_HEADER_TOO_LARGE', 'header section too large', headerTooLarge);
+    end = message.size;
+  }
+  const header = editHeaderBlock(head.subarray(0, end), edits);
+  // A message that was all header gets the blank line that separates it from an empty body.
+  const separator = end === message.size ? [Buffer.from('\r\n')] : [];
+  return Readable.from(concatStreams([header, ...separator], message, end));
+}
+
+async function* concatStreams(prefix: Buffer[], message: SpooledMessage, offset: number): AsyncGenerator<Buffer> {
+  yield* prefix;
+  if (offset < message.size) yield* message.createReadStream({ start: offset }) as AsyncIterable<Buffer>;
+}
+
+async function readHead(message: SpooledMessage, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of message.createReadStream({ end: length }) as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}

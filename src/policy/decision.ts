@@ -1,0 +1,16 @@
+import type { SmtpReply } from '../smtp/reply.js';
+
+/** Header changes for a passed message: fields removed first, then fields added on top. */
+export interface HeaderEdits {
+  /** Field names (case-insensitive) whose every occurrence is removed. */
+  readonly remove: readonly string[];
+  /** Fields added at the top of the header, in this order. Values are single-line. */
+  readonly add: readonly (readonly [name: string, value: string])[];
+}
+
+/** What happens to a message after scanning: relayed with header edits, or refused in-session. */
+export type Decision =
+  | { readonly action: 'pass'; readonly headers: HeaderEdits }
+  | { readonly action: 'reject'; readonly reply: SmtpReply; readonly reason: string };
+
+export const passUnchanged: Decision = Object.freeze({ action: 'pass', headers: Object.freeze({ remove: [], add: [] }) });

@@ -1,0 +1,77 @@
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import { formatReply, type SmtpReply } from '../smtp/reply.js';
+
+/**
+ * smtp-server has no options for three things a proxy needs, so this module changes them on
+ * its connections, through its public per-connection methods (init, connectionReady, send),
+ * and only for servers registered here; other smtp-server instances in the process are left
+ * alone. test/unit/server/connection-patches.test.ts pins each behaviour, so an smtp-server
+ * upgrade that changes these methods fails the tests instead of changing what clients see.
+ *
+ * 1. Replies to MAIL and RCPT: smtp-server always answers success with its own "250 Accepted";
+ *    a proxy must relay the upstream's reply (251 and the upstream's text included).
+ * 2. Enhanced status codes: smtp-server adds one to every reply when they are enabled, and
+ *    would double the code of a relayed text that already starts with one.
+ * 3. The greeting pause: smtp-server waits a fixed 100 ms before the banner; ours is
+ *    limits.greetDelay.
+ */
+export interface ConnectionSettings {
+  readonly greetDelay: number;
+}
+
+const servers = new WeakMap<SMTPServer, ConnectionSettings>();
+const successReplies = new WeakMap<SMTPServerSession, SmtpReply>();
+const greetingAllowed = new WeakSet<SMTPConnection>();
+const greeted = new WeakSet<SMTPConnection>();
+const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}(?: |$)/;
+const SUCCESS_CONTEXTS = new Set(['MAIL_FROM_OK', 'RCPT_TO_OK']);
+
+export function registerServer(server: SMTPServer, settings: ConnectionSettings): void {
+  patchOnce();
+  servers.set(server, settings);
+}
+
+/** The reply smtp-server sends for the MAIL or RCPT that the handler is about to accept. */
+export function setSuccessReply(session: SMTPServerSession, reply: SmtpReply): void {
+  successReplies.set(session, reply);
+}
+
+let patched = false;
+
+function patchOnce(): void {
+  if (patched) return;
+  patched = true;
+  const proto = SMTPConnection.prototype;
+  const { send, init, connectionReady } = proto;
+
+  proto.send = function (this: SMTPConnection, code, data, context) {
+    if (!servers.has(this._server)) return send.call(this, code, data, context);
+    if (typeof context === 'string' && SUCCESS_CONTEXTS.has(context)) {
+      const reply = successReplies.get(this.session);
+      successReplies.delete(this.session);
+      if (reply) return send.call(this, reply.code, formatReply(reply).slice(4), false);
+    }
+    if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) return send.call(this, code, data, false);
+    return send.call(this, code, data, context);
+  };
+
+  proto.init = function (this: SMTPConnection) {
+    init.call(this);
+    const settings = servers.get(this._server);
+    if (!settings) return;
+    const timer = setTimeout(() => {
+      greetingAllowed.add(this);
+      this.connectionReady();
+    }, settings.greetDelay);
+    timer.unref();
+  };
+
+  proto.connectionReady = function (this: SMTPConnection, next) {
+    if (!servers.has(this._server)) return connectionReady.call(this, next);
+    // smtp-server's own fixed-delay call arrives here too; only ours greets, and only once.
+    if (!greetingAllowed.has(this) || greeted.has(this) || this._closing) return;
+    greeted.add(this);
+    return connectionReady.call(this, next);
+  };
+}

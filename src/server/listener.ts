@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { Config } from '../config/load.js';
+import type { ProxySession } from '../session/proxy-session.js';
+import { replies } from '../smtp/replies.js';
+import { isPositive, type SmtpReply } from '../smtp/reply.js';
+import type { Capabilities } from '../upstream/capabilities.js';
+import { extensionOptions } from './advertised-extensions.js';
+import { registerServer, setSuccessReply } from './connection-patches.js';
+import { replyError, replyText } from './reply-error.js';
+
+export type SessionFactory = (session: SMTPServerSession, logger: Logger) => ProxySession;
+
+type Callback = (error?: Error | null, message?: string) => void;
+
+/**
+ * The only place that knows smtp-server. It turns smtp-server's callbacks into calls on a
+ * ProxySession and its replies back into callbacks, and guards every handler: nothing thrown
+ * in a handler can reach smtp-server (where a rejected promise would end the process).
+ */
+export class Listener {
+  readonly server: SMTPServer;
+  private readonly sessions = new WeakMap<SMTPServerSession, ProxySession>();
+  private draining = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly newSession: SessionFactory,
+    private readonly logger: Logger,
+  ) {
+    this.server = new SMTPServer(this.serverOptions());
+    this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
+    registerServer(this.server, { greetDelay: 100 });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.server.once('error', onError);
+      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+        this.server.server.off('error', onError);
+        resolve(this.server.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The upstream's EHLO changed what we may offer (learnt from each upstream session). */
+  updateUpstreamCapabilities(capabilities: Capabilities): void {
+    Object.assign(this.server.options, extensionOptions(this.config.limits.maxMessageSize, capabilities));
+  }
+
+  /**
+   * Stops taking mail: new clients and idle ones get 421, transactions under way may finish
+   * until `timeout`, then everything left is closed.
+   */
+  async drain(timeout: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + timeout;
+    while (this.closeIdleConnections() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const connection of this.server.connections) connection.close();
+    });
+  }
+
+  /** Sends 421 to every connection not in a transaction; returns how many are still busy. */
+  private closeIdleConnections(): number {
+    let busy = 0;
+    for (const connection of this.server.connections) {
+      const session = this.sessions.get(connection.session);
+      if (session?.busy || connection.session.envelope?.mailFrom) busy++;
+      else connection.send(replies.shuttingDown.code, replyText(replies.shuttingDown));
+    }
+    return busy;
+  }
+
+  private serverOptions(): SMTPServerOptions {
+    const { listen, limits, tls, shutdown } = this.config;
+    return {
+      name: listen.hostname,
+      ...extensionOptions(limits.maxMessageSize, undefined),
+      rejectOversized: true,
+      hideENHANCEDSTATUSCODES: false,
+      hideREQUIRETLS: true,
+      hideSTARTTLS: !tls,
+      disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+      ...(tls ? { key: readFileSync(tls.key), cert: readFileSync(tls.cert) } : {}),
+      maxClients: limits.maxClients,
+      maxRecipients: limits.maxRecipients,
+      socketTimeout: limits.idleTimeout,
+      closeTimeout: shutdown.timeout,
+      disableReverseLookup: !listen.reverseLookup,
+      logger: false,
+      onConnect: (session, callback) => this.onConnect(session, callback),
+      onMailFrom: (address, session, callback) =>
+        this.relay(session, callback, (proxy) => proxy.mail(address, session), true),
+      onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address), true),
+      onData: (stream, session, callback) => this.onData(stream, session, callback),
+      onClose: (session) => this.onClose(session),
+    };
+  }
+
+  private onConnect(session: SMTPServerSession, callback: Callback): void {
+    if (this.draining) return callback(replyError(replies.shuttingDown));
+    try {
+      const logger = this.logger.child({ cid: session.id, client: session.remoteAddress });
+      this.sessions.set(session, this.newSession(session, logger));
+      callback();
+    } catch (error) {
+      this.logger.error({ err: error }, 'cannot set up a session');
+      callback(replyError(replies.internalError));
+    }
+  }
+
+  private onData(stream: Readable, session: SMTPServerSession, callback: Callback): void {
+    this.relay(session, callback, (proxy) => proxy.data(stream, session), false, () => stream.resume());
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const proxy = this.sessions.get(session);
+    this.sessions.delete(session);
+    proxy?.close().catch((error: unknown) => this.logger.error({ err: error }, 'session close failed'));
+  }
+
+  /**
+   * Runs one handler and answers smtp-server: positive replies of MAIL/RCPT through the
+   * connection patch (smtp-server would say its own "250 Accepted"), DATA's as the message.
+   */
+  private relay(
+    session: SMTPServerSession,
+    callback: Callback,
+    work: (proxy: ProxySession) => Promise<SmtpReply>,
+    viaPatch: boolean,
+    onFailure?: () => void,
+  ): void {
+    const proxy = this.sessions.get(session);
+    const settle = (reply: SmtpReply) => {
+      if (!isPositive(reply)) return callback(replyError(reply));
+      if (viaPatch) {
+        setSuccessReply(session, reply);
+        return callback();
+      }
+      callback(null, replyText(reply));
+    };
+    if (!proxy) {
+      onFailure?.();
+      return settle(replies.internalError);
+    }
+    work(proxy)
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, cid: session.id }, 'unexpected handler failure');
+        onFailure?.();
+        return replies.internalError;
+      })
+      .then(settle)
+      .catch((error: unknown) => this.logger.error({ err: error, cid: session.id }, 'reply failed'));
+  }
+}

@@ -1,0 +1,129 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
+import { UpstreamError, replyFor } from '../errors.js';
+import { outgoingMessage } from '../message/outgoing.js';
+import type { ScanStage } from '../scan/stage.js';
+import { replies } from '../smtp/replies.js';
+import { isPositive, type SmtpReply } from '../smtp/reply.js';
+import type { MemoryBudget } from '../spool/memory-budget.js';
+import { receiveMessage } from '../spool/receive.js';
+import { Spool } from '../spool/spool.js';
+import { mailCommand, rcptCommand } from './envelope-commands.js';
+import type { UpstreamLink } from './upstream-link.js';
+
+export interface SessionSettings {
+  readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
+  readonly bareLineFeed: 'normalize' | 'reject';
+}
+
+export interface SessionDeps {
+  readonly settings: SessionSettings;
+  readonly link: UpstreamLink;
+  readonly scanStage: ScanStage;
+  readonly budget: MemoryBudget;
+  readonly logger: Logger;
+}
+
+/**
+ * One client connection relayed in lockstep to its upstream session: each MAIL and RCPT gets
+ * the upstream's own reply; DATA is received whole, scanned, and relayed only if the scan
+ * passes, and the client hears the upstream's final reply. Every failure is a reply value
+ * (4xx for faults), never an exception towards smtp-server.
+ */
+export class ProxySession {
+  private readonly abort = new AbortController();
+  private handlerRunning = false;
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  /** A command is being relayed or a message received, scanned or sent. */
+  get busy(): boolean {
+    return this.handlerRunning;
+  }
+
+  mail(from: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
+    return this.guard('MAIL', async () => {
+      const client = await this.deps.link.begin(session, this.abort.signal);
+      const reply = await client.command(mailCommand(from, session.envelope, client.capabilities));
+      this.deps.link.setInTransaction(isPositive(reply));
+      return reply;
+    });
+  }
+
+  rcpt(to: SMTPServerAddress): Promise<SmtpReply> {
+    return this.guard('RCPT', async () => {
+      const client = this.deps.link.current();
+      return client.command(rcptCommand(to, client.capabilities));
+    });
+  }
+
+  data(stream: Readable, session: SMTPServerSession): Promise<SmtpReply> {
+    return this.guard('DATA', async () => {
+      const { settings, budget, logger } = this.deps;
+      const spool = new Spool({ ...settings.spool, budget });
+      const started = performance.now();
+      try {
+        const received = await receiveMessage(stream, spool, { rejectBareLineBreaks: settings.bareLineFeed === 'reject' });
+        if (received.error) throw received.error;
+        if (received.sizeExceeded) return await this.refuse(replies.messageTooBig, 'message too big');
+        if (received.bareLineBreaks > 0 && settings.bareLineFeed === 'reject') {
+          return await this.refuse(replies.bareLineFeed, 'bare CR or LF');
+        }
+        const envelope = {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          clientAddress: session.remoteAddress,
+        };
+        const decision = await this.deps.scanStage.run(spool, envelope, this.abort.signal);
+        if (decision.action === 'reject') return await this.refuse(decision.reply, decision.reason);
+        const message = await outgoingMessage(spool, decision.headers);
+        const client = this.deps.link.current();
+        this.abort.signal.throwIfAborted();
+        const reply = await client.data(message);
+        // A positive reply ends the upstream transaction; after a negative one it may still be
+        // open (DATA itself refused), so the next MAIL resets it first.
+        this.deps.link.setInTransaction(!isPositive(reply));
+        logger.info({ size: spool.size, ms: Math.round(performance.now() - started), reply }, 'message relayed');
+        return reply;
+      } catch (error) {
+        if (!(error instanceof UpstreamError)) await this.deps.link.reset();
+        throw error;
+      } finally {
+        await spool.dispose();
+      }
+    });
+  }
+
+  /** The client went away: abort scans and the upstream transaction. Never throws. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    // Mid-DATA, QUIT would wait behind the message and complete it: drop the connection
+    // instead, so the upstream discards what it got.
+    if (this.handlerRunning) this.deps.link.drop();
+    else await this.deps.link.close();
+  }
+
+  private async refuse(reply: SmtpReply, reason: string): Promise<SmtpReply> {
+    this.deps.logger.info({ reason, reply }, 'message refused');
+    await this.deps.link.reset();
+    return reply;
+  }
+
+  private async guard(command: string, work: () => Promise<SmtpReply>): Promise<SmtpReply> {
+    this.handlerRunning = true;
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof UpstreamError) {
+        this.deps.logger.warn({ err: error, command }, 'upstream failure');
+        this.deps.link.drop();
+      } else if (!this.abort.signal.aborted) {
+        this.deps.logger.error({ err: error, command }, 'internal error');
+      }
+      return replyFor(error);
+    } finally {
+      this.handlerRunning = false;
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Bytes of message data all sessions together may hold in memory. A spool that cannot reserve
+ * more moves to a temp file, so memory stays bounded whatever the number of clients.
+ */
+export class MemoryBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  tryReserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.used = Math.max(0, this.used - bytes);
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+}

@@ -1,0 +1,286 @@
+import net from 'node:net';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InternalError, UpstreamClosedError, UpstreamMissingExtensionError, UpstreamRefusedError } from '../errors.js';
+import { formatReply, type SmtpReply } from '../smtp/reply.js';
+import { Capabilities } from './capabilities.js';
+import { DotStuffer } from './dot-stuffer.js';
+import { toSmtpReply, type RawReply } from './reply-parser.js';
+import { Transport } from './transport.js';
+import { xclientCommands } from './xclient.js';
+
+export interface UpstreamTlsOptions {
+  /** off: never STARTTLS; opportunistic: when offered; required: no TLS, no session. */
+  mode: 'off' | 'opportunistic' | 'required';
+  rejectUnauthorized: boolean;
+  ca?: string | Buffer;
+  /** SNI and certificate name; defaults to `host` unless that is an IP address. */
+  servername?: string;
+}
+
+export interface UpstreamOptions {
+  host: string;
+  port: number;
+  /** Our EHLO name. */
+  localName: string;
+  /** ms for the TCP connection, and again for the TLS handshake. */
+  connectTimeout: number;
+  /** ms for each reply (banner included) and for each stall while writing the message. */
+  commandTimeout: number;
+  /** ms for the reply after the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
+  dataTimeout: number;
+  tls: UpstreamTlsOptions;
+  /** Aborting closes the connection; whatever is pending rejects with UpstreamClosedError. */
+  signal?: AbortSignal;
+}
+
+/** How long quit() waits for the 221 at most. */
+const QUIT_WAIT_MS = 2000;
+
+// These change what this class keeps track of (greeting, capabilities, TLS, the DATA phase),
+// so only its own methods may send them.
+const OWN_VERBS = new Set(['EHLO', 'HELO', 'STARTTLS', 'XCLIENT', 'DATA', 'BDAT', 'QUIT']);
+
+const isSuccess = (reply: RawReply) => reply.code >= 200 && reply.code < 300;
+
+/** A CR or LF would end our line early and let the rest pass for a command of its own. */
+function assertOneLine(text: string): void {
+  if (/[\r\n]/.test(text)) throw new InternalError(`refusing to send a command line containing CR or LF: ${JSON.stringify(text.slice(0, 80))}`);
+}
+
+/**
+ * An SMTP client for the upstream MTA, strictly in lockstep: one command, one reply, never a
+ * second command before the first is answered (no PIPELINING). Calls made while another is
+ * running are queued and run in call order, so a caller cannot get the dialogue out of step.
+ *
+ * Once `closed` (timeout, protocol error, reset, unexpected reply, abort, quit, destroy) the
+ * client stays closed and every call rejects with UpstreamClosedError; `closedPromise`
+ * resolves when the socket is gone. A closed client is replaced, never repaired.
+ */
+export class UpstreamClient {
+  readonly banner: SmtpReply;
+  readonly #options: UpstreamOptions;
+  readonly #transport: Transport;
+  #capabilities = Capabilities.none();
+  #secure = false;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(transport: Transport, options: UpstreamOptions, banner: SmtpReply) {
+    this.#transport = transport;
+    this.#options = options;
+    this.banner = banner;
+  }
+
+  /**
+   * Connects, reads the banner, greets (EHLO, or HELO if EHLO gets a 5xx) and, unless TLS is
+   * off, upgrades with STARTTLS and greets again. Rejects with UpstreamUnavailableError (no
+   * connection or no TLS handshake), UpstreamRefusedError (banner not 220, greeting refused,
+   * STARTTLS refused when required), UpstreamMissingExtensionError (STARTTLS required but not
+   * offered), UpstreamTimeoutError or UpstreamProtocolError.
+   */
+  static async connect(options: UpstreamOptions): Promise<UpstreamClient> {
+    const transport = await Transport.connect(options.host, options.port, options.connectTimeout, options.signal);
+    try {
+      const banner = toSmtpReply(await transport.read(options.commandTimeout));
+      const client = new UpstreamClient(transport, options, banner);
+      await client.#open();
+      return client;
+    } catch (error) {
+      transport.destroy(new UpstreamClosedError('upstream session setup failed', { cause: error }));
+      throw error;
+    }
+  }
+
+  /** What the upstream offered in its latest EHLO reply (none after HELO). */
+  get capabilities(): Capabilities {
+    return this.#capabilities;
+  }
+
+  /** Whether STARTTLS succeeded. */
+  get secure(): boolean {
+    return this.#secure;
+  }
+
+  get closed(): boolean {
+    return this.#transport.closed;
+  }
+
+  /** Resolves once the connection is closed, for whatever reason. Never rejects. */
+  get closedPromise(): Promise<void> {
+    return this.#transport.closedPromise;
+  }
+
+  /**
+   * Sends one command line and resolves with its reply, whatever its code. Rejects with
+   * InternalError, before anything is sent, for a line with CR or LF (it could smuggle a second
+   * command) or for a verb that has its own method here (EHLO, HELO, STARTTLS, XCLIENT, DATA,
+   * BDAT, QUIT).
+   */
+  command(line: string, timeoutMs?: number): Promise<SmtpReply> {
+    const verb = /^\s*(\S*)/.exec(line)![1]!.toUpperCase();
+    if (OWN_VERBS.has(verb)) return Promise.reject(new InternalError(`${verb} must not be sent through command()`));
+    return this.#exclusive(async () => toSmtpReply(await this.#exchange(line, timeoutMs)));
+  }
+
+  rset(): Promise<SmtpReply> {
+    return this.command('RSET');
+  }
+
+  /**
+   * Hands the client's identity to the upstream (Postfix XCLIENT_README). Sends only the
+   * attributes the upstream listed, xtext-encoded, in lines of at most 512 bytes; after the new
+   * 220 greeting it greets again with `heloName` and refreshes the capabilities. Resolves with
+   * the first non-2xx XCLIENT reply or else the reply to that greeting; it does not throw on
+   * refusals, the caller decides. Rejects with UpstreamMissingExtensionError when no attribute
+   * can be sent (XCLIENT not offered, or none of these attributes).
+   */
+  xclient(attributes: Record<string, string | undefined>, heloName: string): Promise<SmtpReply> {
+    return this.#exclusive(async () => {
+      // Checked before the first XCLIENT, which would leave the session half handed over.
+      assertOneLine(heloName);
+      const lines = xclientCommands(attributes, this.#capabilities.xclientAttributes);
+      if (lines.length === 0) throw new UpstreamMissingExtensionError(`XCLIENT ${Object.keys(attributes).join(' ')}`.trim());
+      let reply: RawReply | undefined;
+      for (const line of lines) {
+        reply = await this.#exchange(line);
+        if (!isSuccess(reply)) return toSmtpReply(reply);
+        // A 220 is a fresh greeting: the session starts over, what EHLO said no longer holds.
+        if (reply.code === 220) this.#capabilities = Capabilities.none();
+      }
+      if (reply!.code === 220) reply = await this.#greet(heloName);
+      return toSmtpReply(reply!);
+    });
+  }
+
+  /**
+   * Sends DATA and, after a 354, the message: dot-stuffed, with backpressure, then the final
+   * dot; resolves with the upstream's reply to it (within dataTimeout). Any other reply to DATA
+   * is returned as it is and the message is not read. The message stream is always consumed or
+   * destroyed.
+   *
+   * If the message stream fails, the connection is dropped without the final dot (a partial
+   * message must never look complete) and the stream's own error is rethrown. If the upstream
+   * answers with a 4xx/5xx before the end and hangs up, that reply is returned (`closed` is
+   * then true).
+   */
+  data(message: Readable): Promise<SmtpReply> {
+    return this.#exclusive(async () => {
+      const reply = await this.#exchange('DATA').catch((error: unknown) => {
+        message.destroy();
+        throw error;
+      });
+      if (reply.code !== 354) {
+        message.destroy();
+        return toSmtpReply(reply);
+      }
+      try {
+        await this.#sendMessage(message);
+      } catch (error) {
+        if (!this.#transport.closed) {
+          this.#transport.destroy(new UpstreamClosedError('message stream failed during DATA; connection dropped', { cause: error }));
+          throw error;
+        }
+        const early = this.#transport.unsolicited;
+        if (early && early.code >= 400) return toSmtpReply(early);
+        throw error;
+      }
+      return toSmtpReply(await this.#transport.read(this.#options.dataTimeout));
+    });
+  }
+
+  /** QUIT, then close, waiting at most 2 s (or commandTimeout) for the 221. Never rejects. */
+  async quit(): Promise<void> {
+    try {
+      await this.#exclusive(async () => {
+        if (!this.closed) await this.#exchange('QUIT', Math.min(QUIT_WAIT_MS, this.#options.commandTimeout));
+      });
+    } catch {
+      // Leaving anyway: a missing 221 changes nothing.
+    }
+    this.#transport.destroy(new UpstreamClosedError('upstream connection closed after QUIT'));
+  }
+
+  /** Closes now; what is pending rejects with UpstreamClosedError. */
+  destroy(): void {
+    this.#transport.destroy(new UpstreamClosedError('upstream connection destroyed'));
+  }
+
+  async #open(): Promise<void> {
+    if (this.banner.code !== 220) {
+      await this.quit();
+      throw new UpstreamRefusedError(`upstream refused the connection: ${formatReply(this.banner)}`, this.banner);
+    }
+    await this.#mustGreet(this.#options.localName);
+    if (this.#options.tls.mode !== 'off') await this.#startTls();
+  }
+
+  async #startTls(): Promise<void> {
+    const { tls: settings, host, connectTimeout, localName } = this.#options;
+    const required = settings.mode === 'required';
+    if (!this.#capabilities.starttls) {
+      if (required) throw new UpstreamMissingExtensionError('STARTTLS');
+      return;
+    }
+    const reply = await this.#exchange('STARTTLS');
+    if (reply.code !== 220) {
+      // The dialogue is still in step after a refusal, so opportunistic TLS carries on in plaintext.
+      if (required) throw new UpstreamRefusedError(`upstream refused STARTTLS: ${reply.code} ${reply.lines.join(' ')}`, toSmtpReply(reply));
+      return;
+    }
+    const servername = settings.servername ?? (net.isIP(host) ? undefined : host);
+    await this.#transport.startTls({ host, servername, rejectUnauthorized: settings.rejectUnauthorized, ca: settings.ca }, connectTimeout);
+    this.#secure = true;
+    // RFC 3207 4.2: everything learnt before TLS is discarded and the client greets again.
+    await this.#mustGreet(localName);
+  }
+
+  async #mustGreet(name: string): Promise<void> {
+    const reply = await this.#greet(name);
+    if (!isSuccess(reply)) throw new UpstreamRefusedError(`upstream refused our greeting: ${reply.code} ${reply.lines.join(' ')}`, toSmtpReply(reply));
+  }
+
+  /** EHLO, or HELO (no extensions) when the upstream answers EHLO with a 5xx. */
+  async #greet(name: string): Promise<RawReply> {
+    this.#capabilities = Capabilities.none();
+    const ehlo = await this.#exchange(`EHLO ${name}`);
+    if (isSuccess(ehlo)) {
+      this.#capabilities = Capabilities.fromEhlo(ehlo.lines);
+      return ehlo;
+    }
+    return ehlo.code >= 500 ? this.#exchange(`HELO ${name}`) : ehlo;
+  }
+
+  async #sendMessage(message: Readable): Promise<void> {
+    const transport = this.#transport;
+    const timeoutMs = this.#options.commandTimeout;
+    // One chunk is held back so that the last one, which carries the final dot, is known when
+    // written: its reply must be expected before it can arrive, anything earlier is no reply.
+    let held: Buffer | undefined;
+    const upstream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const previous = held;
+        held = chunk;
+        if (!previous) return done();
+        transport.write(previous, false, timeoutMs).then(() => done(), done);
+      },
+      // Runs only when the message ended cleanly, so the DotStuffer has flushed its terminator.
+      final(done) {
+        transport.write(held!, true, timeoutMs).then(() => done(), done);
+      },
+    });
+    await pipeline(message, new DotStuffer(), upstream);
+  }
+
+  /** Sends one line, resolves with its reply. Every line we send passes here. */
+  async #exchange(line: string, timeoutMs = this.#options.commandTimeout): Promise<RawReply> {
+    assertOneLine(line);
+    this.#transport.send(line);
+    return this.#transport.read(timeoutMs);
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}

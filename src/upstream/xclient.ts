@@ -1,0 +1,34 @@
+import { xtextEncode } from './xtext.js';
+
+/** RFC 5321 4.5.3.1.4: a command line is at most 512 bytes, CRLF included. */
+export const COMMAND_LINE_LIMIT = 512;
+
+const VERB = 'XCLIENT';
+// XCLIENT's own word for "unknown"; it is valid for every attribute.
+const UNAVAILABLE = '[UNAVAILABLE]';
+
+/**
+ * The XCLIENT command lines that carry `attributes`: only names the upstream offered
+ * (case-insensitive, sent uppercased), undefined values skipped, values xtext-encoded, in the
+ * caller's order. Like Postfix's smtpd_proxy, attributes go into as few lines as fit the
+ * 512-byte limit. A value too long for a line of its own is sent as [UNAVAILABLE]: the
+ * upstream then treats it as unknown rather than rejecting an over-long line.
+ */
+export function xclientCommands(attributes: Readonly<Record<string, string | undefined>>, offered: ReadonlySet<string>): string[] {
+  const room = COMMAND_LINE_LIMIT - VERB.length - 2;
+  const lines: string[] = [];
+  let current = '';
+  for (const [key, value] of Object.entries(attributes)) {
+    const name = key.toUpperCase();
+    if (value === undefined || !offered.has(name)) continue;
+    let item = ` ${name}=${xtextEncode(value)}`;
+    if (item.length > room) item = ` ${name}=${UNAVAILABLE}`;
+    if (current.length + item.length > room) {
+      lines.push(VERB + current);
+      current = '';
+    }
+    current += item;
+  }
+  if (current) lines.push(VERB + current);
+  return lines;
+}

@@ -1,0 +1,93 @@
+import net, { type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { SpooledMessage } from '../../../../src/spool/message.js';
+
+/** A SpooledMessage over a Buffer; `piece` cuts each stream into chunks of that many bytes. */
+export function memoryMessage(bytes: Buffer | string, piece = 64 * 1024): SpooledMessage {
+  const data = Buffer.from(bytes);
+  return {
+    size: data.length,
+    createReadStream({ start = 0, end = data.length } = {}) {
+      const parts: Buffer[] = [];
+      for (let at = start; at < end; at += piece) parts.push(data.subarray(at, Math.min(at + piece, end)));
+      return Readable.from(parts);
+    },
+  };
+}
+
+export interface FakeServer {
+  readonly port: number;
+  readonly sockets: Socket[];
+  close(): Promise<void>;
+}
+
+/** A loopback TCP server (or a unix socket server when `path` is given) running `handle` per connection. */
+export async function fakeServer(handle: (socket: Socket, index: number) => void, path?: string): Promise<FakeServer> {
+  const sockets: Socket[] = [];
+  const server: Server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    sockets.push(socket);
+    handle(socket, sockets.length - 1);
+  });
+  await new Promise<void>((resolve) => (path ? server.listen(path, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    sockets,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface Instream {
+  command: string;
+  /** Chunk lengths as framed by the client. */
+  frames: number[];
+  data: Buffer;
+  terminated: boolean;
+}
+
+/**
+ * Decodes a zINSTREAM upload from the socket until the zero-length chunk, or until
+ * `stopAfter` bytes of data arrived. Calls `done` once with what it decoded.
+ */
+export function readInstream(socket: Socket, done: (upload: Instream) => void, stopAfter = Infinity): void {
+  let buffered = Buffer.alloc(0);
+  const upload: Instream = { command: '', frames: [], data: Buffer.alloc(0), terminated: false };
+  const parts: Buffer[] = [];
+  let received = 0;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    socket.off('data', onData);
+    upload.data = Buffer.concat(parts);
+    done(upload);
+  };
+  const onData = (chunk: Buffer): void => {
+    buffered = Buffer.concat([buffered, chunk]);
+    if (upload.command === '') {
+      const nul = buffered.indexOf(0);
+      if (nul === -1) return;
+      upload.command = buffered.subarray(0, nul).toString();
+      buffered = buffered.subarray(nul + 1);
+    }
+    while (buffered.length >= 4) {
+      const length = buffered.readUInt32BE(0);
+      if (length === 0) {
+        upload.terminated = true;
+        return finish();
+      }
+      if (buffered.length < 4 + length) return;
+      upload.frames.push(length);
+      parts.push(buffered.subarray(4, 4 + length));
+      received += length;
+      buffered = buffered.subarray(4 + length);
+      if (received >= stopAfter) return finish();
+    }
+  };
+  socket.on('data', onData);
+}

@@ -1,0 +1,75 @@
+import net, { type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { SpooledMessage } from '../../../../src/spool/message.js';
+
+/** A SpooledMessage over a Buffer; `piece` cuts each stream into chunks of that many bytes. */
+export function memoryMessage(bytes: Buffer | string, piece = 64 * 1024): SpooledMessage {
+  const data = Buffer.from(bytes);
+  return {
+    size: data.length,
+    createReadStream({ start = 0, end = data.length } = {}) {
+      const parts: Buffer[] = [];
+      for (let at = start; at < end; at += piece) parts.push(data.subarray(at, Math.min(at + piece, end)));
+      return Readable.from(parts);
+    },
+  };
+}
+
+export interface FakeServer {
+  readonly port: number;
+  readonly sockets: Socket[];
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback TCP server (or a unix socket server when `path` is given) running `handle` per
+ * connection. Like spamd, it keeps its side open after the client's half-close.
+ */
+export async function fakeServer(handle: (socket: Socket) => void, path?: string): Promise<FakeServer> {
+  const sockets: Socket[] = [];
+  const server: Server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    sockets.push(socket);
+    handle(socket);
+  });
+  await new Promise<void>((resolve) => (path ? server.listen(path, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    sockets,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface SpamcRequest {
+  /** The request line, e.g. "SYMBOLS SPAMC/1.5". */
+  line: string;
+  /** Header lines as sent. */
+  headers: string[];
+  body: Buffer;
+  /** Whether the client half-closed (as spamc does) right after the body. */
+  ended: boolean;
+}
+
+/**
+ * Reads one spamc request: the head, then Content-length bytes of body. Calls `done` when the
+ * body is complete and the client has half-closed, or when the client closes early.
+ */
+export function readRequest(socket: Socket, done: (request: SpamcRequest) => void): void {
+  let received = Buffer.alloc(0);
+  let finished = false;
+  const finish = (ended: boolean): void => {
+    if (finished) return;
+    finished = true;
+    const headEnd = received.indexOf('\r\n\r\n');
+    const [line = '', ...headers] = received.subarray(0, headEnd === -1 ? received.length : headEnd).toString('latin1').split('\r\n');
+    done({ line, headers, body: headEnd === -1 ? Buffer.alloc(0) : received.subarray(headEnd + 4), ended });
+  };
+  socket.on('data', (data: Buffer) => (received = Buffer.concat([received, data])));
+  socket.on('end', () => finish(true));
+  socket.on('close', () => finish(false));
+}
