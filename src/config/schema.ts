@@ -13,7 +13,8 @@ const hostname = z.string().min(1).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name o
 const listen = z
   .strictObject({
     host: z.string().min(1).default('127.0.0.1'),
-    port: port.default(2525),
+    /** 0 picks a free port (tests). */
+    port: z.number().int().min(0).max(65535).default(2525),
     /** Our name in the banner and the EHLO reply. */
     hostname: hostname.default(os.hostname()),
     /** Look up the client's PTR name (passed on with XCLIENT NAME/REVERSE_NAME). */
@@ -52,6 +53,11 @@ const limits = z
     /** The whole scanning stage of one message, all scanners together. */
     scanDeadline: duration.default(120_000),
     bareLineFeed: z.enum(['normalize', 'reject']).default('normalize'),
+    /**
+     * Pause before the banner; a client that talks before it is an early talker (a bot) and
+     * gets 421. 0 for trusted relays; a few seconds for the internet catches more bots.
+     */
+    greetDelay: duration.default(100),
   })
   .prefault({});
 

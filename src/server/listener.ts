@@ -33,7 +33,7 @@ export class Listener {
   ) {
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
-    registerServer(this.server, { greetDelay: 100 });
+    registerServer(this.server, { greetDelay: config.limits.greetDelay });
   }
 
   listen(): Promise<AddressInfo> {

@@ -1,0 +1,34 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { startProxy, type ProxyOptions, type RunningProxy } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { builtinScanners } from '../../src/scan/builtin.js';
+
+export interface TestProxy extends RunningProxy {
+  readonly port: number;
+  readonly spoolDir: string;
+}
+
+/**
+ * A proxy in this process on a free port, with a config given as the YAML would be (minus the
+ * listener), a private spool dir and a silent logger (LOG_LEVEL=debug shows the logs).
+ */
+export async function startTestProxy(raw: Record<string, unknown> = {}, options: Partial<ProxyOptions> = {}): Promise<TestProxy> {
+  const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'ssp-test-spool-'));
+  const rawListen = (raw.listen ?? {}) as Record<string, unknown>;
+  const rawLimits = (raw.limits ?? {}) as Record<string, unknown>;
+  const config = parseConfig(
+    {
+      ...raw,
+      listen: { port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...rawListen },
+      limits: { greetDelay: 0, ...rawLimits },
+      spool: { dir: spoolDir, ...((raw.spool ?? {}) as Record<string, unknown>) },
+    },
+    builtinScanners,
+  );
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  const running = await startProxy(config, { logger, ...options });
+  return { ...running, port: running.address.port, spoolDir };
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * The real daemons the integration tests use, started by scripts/with-services.sh (npm test)
+ * or by hand with scripts/services.sh start; ports and paths come from its environment.
+ */
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests with "npm test" (scripts/with-services.sh starts the daemons)`);
+  return value;
+}
+
+export const services = {
+  get postfixPort(): number {
+    return Number(required('SSP_POSTFIX_PORT'));
+  },
+  get sinkPort(): number {
+    return Number(required('SSP_SINK_PORT'));
+  },
+  get clamdPort(): number {
+    return Number(required('SSP_CLAMD_PORT'));
+  },
+  get clamdSocket(): string {
+    return required('SSP_CLAMD_SOCKET');
+  },
+  get spamdPort(): number {
+    return Number(required('SSP_SPAMD_PORT'));
+  },
+  get maildir(): string {
+    return required('SSP_POSTFIX_MAILDIR');
+  },
+  get tls(): { key: string; cert: string } {
+    return { key: required('SSP_TLS_KEY'), cert: required('SSP_TLS_CERT') };
+  },
+};
+
+/** A fresh address of a real mailbox: Postfix delivers user+tag to user (recipient_delimiter). */
+export function taggedAddress(user: 'alice' | 'bob' | 'carol' = 'alice'): { address: string; tag: string } {
+  const tag = `t${randomBytes(6).toString('hex')}`;
+  return { address: `${user}+${tag}@example.test`, tag };
+}
+
+/** Delivered messages whose Delivered-To names the tag. Postfix's Maildir files use LF. */
+export async function deliveredTo(user: string, tag: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const sub of ['new', 'cur']) {
+    const dir = path.join(services.maildir, 'example.test', user, sub);
+    const files = await readdir(dir).catch(() => [] as string[]);
+    for (const file of files) {
+      const text = await readFile(path.join(dir, file), 'latin1').catch(() => '');
+      if (text.includes(`+${tag}@example.test`)) found.push(text);
+    }
+  }
+  return found;
+}
+
+/** Waits until `count` messages for the tag arrived (Postfix delivers asynchronously). */
+export async function waitForDelivery(user: string, tag: string, count = 1, timeout = 20_000): Promise<string[]> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const messages = await deliveredTo(user, tag);
+    if (messages.length >= count || Date.now() > deadline) return messages;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Asserting that nothing arrives needs a wait; Postfix's queue manager delivers within a
+ * fraction of a second here, so this waits long enough for a delivery that should not happen.
+ */
+export async function nothingDelivered(user: string, tag: string, wait = 1500): Promise<boolean> {
+  await new Promise((resolve) => setTimeout(resolve, wait));
+  return (await deliveredTo(user, tag)).length === 0;
+}
+
+/** The body of a delivered message (after the first blank line), with LF line ends. */
+export function bodyOf(delivered: string): string {
+  const index = delivered.indexOf('\n\n');
+  return index === -1 ? '' : delivered.slice(index + 2);
+}
+
+/** A header field of a delivered message (first occurrence, unfolded), or undefined. */
+export function headerOf(delivered: string, name: string): string | undefined {
+  const head = delivered.slice(0, delivered.indexOf('\n\n')).replace(/\n[ \t]+/g, ' ');
+  const line = head.split('\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}
