@@ -122,7 +122,7 @@ function exchange(
 }
 
 /**
- * Writes one frame after a turn of the event loop, so that a reply clamd sent before closing
+ * Writes one frame (or command) after a turn of the event loop, so that a reply clamd sent before closing
  * is read before a write can fail: Node destroys a socket on a write error (EPIPE, ECONNRESET)
  * and unread bytes die with it. Waits for 'drain' when the socket's buffer is full, so memory
  * stays at one chunk whatever the message size. Resolves false once the exchange is over.

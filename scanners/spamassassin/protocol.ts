@@ -92,7 +92,7 @@ const EX: Readonly<Record<number, string>> = {
 };
 
 /** Checks the status of a parsed response; throws with spamd's own text when it is not 0. */
-export function expectOk(response: SpamdResponse): void {
+function expectOk(response: SpamdResponse): void {
   if (response.code === 0) return;
   const name = EX[response.code] ?? 'error';
   throw new SpamdProtocolError(`spamd ${name} (${response.code}): ${printable(response.message)}`);

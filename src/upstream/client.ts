@@ -1,38 +1,15 @@
 import net from 'node:net';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { InternalError, UpstreamClosedError, UpstreamMissingExtensionError, UpstreamRefusedError } from '../errors.js';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
 import { Capabilities } from './capabilities.js';
-import { DotStuffer } from './dot-stuffer.js';
+import { writeMessage } from './data-writer.js';
+import type { UpstreamOptions } from './options.js';
 import { toSmtpReply, type RawReply } from './reply-parser.js';
 import { Transport } from './transport.js';
 import { xclientCommands } from './xclient.js';
 
-export interface UpstreamTlsOptions {
-  /** off: never STARTTLS; opportunistic: when offered; required: no TLS, no session. */
-  mode: 'off' | 'opportunistic' | 'required';
-  rejectUnauthorized: boolean;
-  ca?: string | Buffer;
-  /** SNI and certificate name; defaults to `host` unless that is an IP address. */
-  servername?: string;
-}
-
-export interface UpstreamOptions {
-  host: string;
-  port: number;
-  /** Our EHLO name. */
-  localName: string;
-  /** ms for the TCP connection, and again for the TLS handshake. */
-  connectTimeout: number;
-  /** ms for each reply (banner included) and for each stall while writing the message. */
-  commandTimeout: number;
-  /** ms for the reply after the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
-  dataTimeout: number;
-  tls: UpstreamTlsOptions;
-  /** Aborting closes the connection; whatever is pending rejects with UpstreamClosedError. */
-  signal?: AbortSignal;
-}
+export type { UpstreamOptions, UpstreamTlsOptions } from './options.js';
 
 /** How long quit() waits for the 221 at most. */
 const QUIT_WAIT_MS = 2000;
@@ -174,12 +151,16 @@ export class UpstreamClient {
         return toSmtpReply(reply);
       }
       try {
-        await this.#sendMessage(message);
+        await writeMessage(this.#transport, message, this.#options.commandTimeout);
       } catch (error) {
         if (!this.#transport.closed) {
+          // The message failed, not the upstream. The only way out of DATA would be an end of
+          // data for a partial message, so hang up instead.
           this.#transport.destroy(new UpstreamClosedError('message stream failed during DATA; connection dropped', { cause: error }));
           throw error;
         }
+        // A refusal before the end (a 552 for a message too big) is the upstream's own answer
+        // about this message; the transport closed because it came early.
         const early = this.#transport.unsolicited;
         if (early && early.code >= 400) return toSmtpReply(early);
         throw error;
@@ -248,27 +229,6 @@ export class UpstreamClient {
       return ehlo;
     }
     return ehlo.code >= 500 ? this.#exchange(`HELO ${name}`) : ehlo;
-  }
-
-  async #sendMessage(message: Readable): Promise<void> {
-    const transport = this.#transport;
-    const timeoutMs = this.#options.commandTimeout;
-    // One chunk is held back so that the last one, which carries the final dot, is known when
-    // written: its reply must be expected before it can arrive, anything earlier is no reply.
-    let held: Buffer | undefined;
-    const upstream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        const previous = held;
-        held = chunk;
-        if (!previous) return done();
-        transport.write(previous, false, timeoutMs).then(() => done(), done);
-      },
-      // Runs only when the message ended cleanly, so the DotStuffer has flushed its terminator.
-      final(done) {
-        transport.write(held!, true, timeoutMs).then(() => done(), done);
-      },
-    });
-    await pipeline(message, new DotStuffer(), upstream);
   }
 
   /** Sends one line, resolves with its reply. Every line we send passes here. */

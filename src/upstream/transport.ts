@@ -154,7 +154,7 @@ export class Transport {
     }
     for (const reply of replies) {
       if (this.closed) return;
-      if (false) {
+      if (this.#expected === 0) {
         this.#unsolicited = reply;
         return this.#fail(new UpstreamClosedError(`unexpected reply from upstream: ${reply.code} ${reply.lines.join(' / ')}`));
       }

@@ -44,7 +44,7 @@ function failing(chunks: readonly string[]): Readable {
   })());
 }
 
-describe('DATA', () => {
+describe('DATA', { timeout: 30_000 }, () => {
   test('354, the dot-stuffed message, then the final reply', async (t) => {
     let body: Buffer | undefined;
     const { server, client } = await session(t, async (c) => {

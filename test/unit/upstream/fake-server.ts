@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import tls from 'node:tls';
+import { UpstreamRefusedError } from '../../../src/errors.js';
+import { replies } from '../../../src/smtp/replies.js';
 import type { UpstreamOptions } from '../../../src/upstream/client.js';
 
 /**
@@ -246,3 +248,12 @@ export const GREETING = `
   S: 250-SIZE 10240000
   S: 250 8BITMIME
 `;
+
+/** For assert.rejects: an UpstreamRefusedError carrying this upstream reply, showing clients only ours. */
+export const refusedWith = (code: number, text: string) => (error: unknown) => {
+  assert.ok(error instanceof UpstreamRefusedError, String(error));
+  assert.equal(error.upstreamReply.code, code);
+  assert.equal(error.upstreamReply.text, text);
+  assert.deepEqual(error.reply, replies.upstreamRefused, 'clients see our generic reply, not the upstream text');
+  return true;
+};

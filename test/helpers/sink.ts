@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+export interface Sink {
+  readonly port: number;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A private Postfix smtp-sink on a free port, with fault flags (see smtp-sink(1): -q CMD drops
+ * the connection after CMD without a reply, -Q CMD answers 421, -r CMD answers 4xx). Stopped
+ * by its PID only.
+ */
+export async function startSink(flags: string[] = []): Promise<Sink> {
+  const port = await freePort();
+  const child = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', ...flags, `127.0.0.1:${port}`, '100'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ready = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('data', (chunk) => {
+        socket.destroy();
+        resolve(chunk.toString().startsWith('220'));
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ready) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('smtp-sink did not start');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    port,
+    process: child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
