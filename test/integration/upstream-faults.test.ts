@@ -67,7 +67,7 @@ describe('upstream faults: the client gets 4xx, never 250, and the next client i
   });
 
   test('upstream banner refuses (554): MAIL gets 451 4.3.2', async () => {
-    const refusing = net.createServer((socket) => socket.end('554 5.3.2 No service here\r\n'));
+    const refusing = net.createServer((socket) => socket.resume().end('554 5.3.2 No service here\r\n'));
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => refusing.close(resolve)));
     const proxy = await proxyTo((refusing.address() as net.AddressInfo).port);
@@ -75,7 +75,8 @@ describe('upstream faults: the client gets 4xx, never 250, and the next client i
   });
 
   test('upstream never answers: MAIL times out with 451 4.4.2', async () => {
-    const silent = net.createServer(() => undefined);
+    // Reads (so it sees the proxy hang up) but never says a word.
+    const silent = net.createServer((socket) => socket.resume());
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => { silent.close(resolve); }));
     const proxy = await proxyTo((silent.address() as net.AddressInfo).port, { commandTimeout: '1s', connectTimeout: '1s' });
