@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { Listener } from './server/listener.js';
+import { builtinScanners } from './scan/builtin.js';
 import { noScanning } from './scan/no-scanning.js';
+import type { ScannerFactory } from './scan/registry.js';
+import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
 import { ProxySession } from './session/proxy-session.js';
 import { UpstreamLink, type Connect, type UpstreamLinkSettings } from './session/upstream-link.js';
@@ -14,6 +17,9 @@ import type { Capabilities } from './upstream/capabilities.js';
 
 export interface ProxyOptions {
   readonly logger: Logger;
+  /** Scanner types by name (built-ins plus plugins); defaults to the built-ins. */
+  readonly factories?: ReadonlyMap<string, ScannerFactory>;
+  /** Replaces the stage built from config.scanners (tests use doubles here). */
   readonly scanStage?: ScanStage;
   /** How upstream sessions are opened (tests inject faults here). */
   readonly connect?: Connect;
@@ -29,7 +35,10 @@ export interface RunningProxy {
 /** Wires one proxy from a validated config and starts listening. */
 export async function startProxy(config: Config, options: ProxyOptions): Promise<RunningProxy> {
   const { logger } = options;
-  const scanStage = options.scanStage ?? noScanning;
+  const built = options.scanStage || config.scanners.length === 0
+    ? undefined
+    : ScanningStage.fromConfig(config, options.factories ?? builtinScanners, logger);
+  const scanStage = options.scanStage ?? built ?? noScanning;
   await prepareSpoolDir(config.spool.dir);
   const budget = new MemoryBudget(config.spool.memoryTotal);
   const connect = options.connect ?? ((upstreamOptions) => UpstreamClient.connect(upstreamOptions));
@@ -61,7 +70,10 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   return {
     address,
     listener: running,
-    stop: (timeout = config.shutdown.timeout) => running.drain(timeout),
+    async stop(timeout = config.shutdown.timeout) {
+      await running.drain(timeout);
+      await built?.close();
+    },
   };
 }
 

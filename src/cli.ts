@@ -21,9 +21,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const config = await loadConfig(values.config, builtinScanners);
+  const { config, factories } = await loadConfig(values.config, builtinScanners);
   const logger = createLogger(config.log.level);
-  const proxy = await startProxy(config, { logger });
+  const proxy = await startProxy(config, { logger, factories });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping: draining transactions in flight');

@@ -65,6 +65,7 @@ export async function scanAttachments(
 
 export const attachmentsScanner: ScannerFactory<AttachmentsOptions> = {
   type: 'attachments',
+  category: 'content',
   options: attachmentsOptions,
   // Memory stays bounded whatever the size, and skipping large messages would let an
   // executable through behind enough padding.

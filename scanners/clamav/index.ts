@@ -69,6 +69,7 @@ function reasonText(reason: unknown): string {
 
 export const clamavScanner: ScannerFactory<ClamavOptions> = {
   type: 'clamav',
+  category: 'antivirus',
   options,
   create(options, context) {
     return new ClamavScanner(context.name, options);

@@ -78,6 +78,7 @@ function reasonText(reason: unknown): string {
 
 export const spamassassinScanner: ScannerFactory<SpamassassinOptions> = {
   type: 'spamassassin',
+  category: 'antispam',
   options,
   // spamc skips messages over 500 KB; scanning the first 512 KiB keeps spamd's time bounded
   // and still judges the headers and the start of the body, where spam shows itself.

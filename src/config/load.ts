@@ -4,12 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import type { CommonScannerSettings, ScannerFactory } from '../scan/registry.js';
+import type { CommonScannerSettings, ScannerCategory, ScannerFactory } from '../scan/registry.js';
 import { baseSchema, commonScannerKeys, type BaseConfig } from './schema.js';
 
 export interface ScannerConfig extends CommonScannerSettings {
   readonly name: string;
   readonly type: string;
+  readonly category: ScannerCategory;
   readonly rejectScore: number;
   readonly tagScore: number;
   /** The keys of the scanner's own schema, validated. */
@@ -35,13 +36,19 @@ export const CONFIG_ENV = 'SMTP_SCAN_PROXY_CONFIG';
  * Reads the config file (YAML) named by --config or SMTP_SCAN_PROXY_CONFIG, or uses the
  * built-in defaults when neither is given.
  */
+export interface LoadedConfig {
+  readonly config: Config;
+  /** The built-in scanner types plus those the config's plugins added. */
+  readonly factories: ReadonlyMap<string, ScannerFactory>;
+}
+
 export async function loadConfig(
   file: string | undefined,
-  factories: ReadonlyMap<string, ScannerFactory>,
+  builtins: ReadonlyMap<string, ScannerFactory>,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<Config> {
+): Promise<LoadedConfig> {
   const source = file ?? env[CONFIG_ENV];
-  if (!source) return parseConfig({}, factories);
+  if (!source) return { config: parseConfig({}, builtins), factories: builtins };
   let text: string;
   try {
     text = await readFile(source, 'utf8');
@@ -55,7 +62,8 @@ export async function loadConfig(
     throw new ConfigError(`config: ${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
   }
   const plugins = await loadPlugins(raw, path.dirname(path.resolve(source)));
-  return parseConfig(raw, new Map([...factories, ...plugins]));
+  const factories = new Map([...builtins, ...plugins]);
+  return { config: parseConfig(raw, factories), factories };
 }
 
 /** Validates a config object; every problem is reported with the key that has it. */
@@ -80,7 +88,8 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
     const known = [...factories.keys()].join(', ');
     throw new ConfigError(`config: scanners[${index}].type: unknown scanner type "${entry.type}" (known: ${known})`);
   }
-  const schema = z.strictObject({ ...commonScannerKeys, ...factory.options.shape });
+  // extend() keeps the adapter's own refinements (clamav: socket or host/port, not both).
+  const schema = factory.options.extend(commonScannerKeys).strict();
   const parsed = schema.safeParse(entry);
   if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index]);
   const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, ...options } =
@@ -89,6 +98,7 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
   return {
     type,
     name: name ?? type,
+    category: factory.category ?? 'content',
     concurrency: concurrency ?? defaults.concurrency,
     maxQueue: maxQueue ?? defaults.maxQueue,
     timeout: timeout ?? defaults.timeout,

@@ -8,7 +8,7 @@ const CRLF = Buffer.from('\r\n');
  * ones come first. Pure, so it is tested on tables.
  */
 export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
-  const remove = new Set(edits.remove.map((name) => name.toLowerCase()));
+  const removed = removalTest(edits.remove);
   const parts: Buffer[] = edits.add.map(([name, value]) => Buffer.from(`${name}: ${value}\r\n`, 'utf8'));
   let keep = true;
   let start = 0;
@@ -17,13 +17,20 @@ export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
     end = end === -1 ? block.length : end + 2;
     const line = block.subarray(start, end);
     const continuation = line[0] === 0x20 || line[0] === 0x09;
-    if (!continuation) keep = !remove.has(fieldName(line));
+    if (!continuation) keep = !removed(fieldName(line));
     if (keep) parts.push(line);
     start = end;
   }
   const result = Buffer.concat(parts);
   // The block's last line may lack its CRLF when the message has no body and no final newline.
   return result.length > 0 && !result.subarray(-2).equals(CRLF) ? Buffer.concat([result, CRLF]) : result;
+}
+
+/** Names match case-insensitively; a name ending in "*" matches every field that starts with it. */
+function removalTest(names: readonly string[]): (field: string) => boolean {
+  const exact = new Set(names.filter((name) => !name.endsWith('*')).map((name) => name.toLowerCase()));
+  const prefixes = names.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1).toLowerCase());
+  return (field) => exact.has(field) || prefixes.some((prefix) => field.startsWith(prefix));
 }
 
 function fieldName(line: Buffer): string {

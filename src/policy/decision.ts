@@ -2,7 +2,7 @@ import type { SmtpReply } from '../smtp/reply.js';
 
 /** Header changes for a passed message: fields removed first, then fields added on top. */
 export interface HeaderEdits {
-  /** Field names (case-insensitive) whose every occurrence is removed. */
+  /** Field names (case-insensitive; "X-Spam-*" for a prefix) whose every occurrence is removed. */
   readonly remove: readonly string[];
   /** Fields added at the top of the header, in this order. Values are single-line. */
   readonly add: readonly (readonly [name: string, value: string])[];

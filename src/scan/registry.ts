@@ -19,6 +19,8 @@ export interface CommonScannerSettings {
   onOversize: 'skip' | 'truncate' | 'tempfail';
 }
 
+export type ScannerCategory = 'antivirus' | 'antispam' | 'content';
+
 export interface ScannerContext {
   readonly name: string;
   readonly logger: Logger;
@@ -31,6 +33,11 @@ export interface ScannerContext {
  */
 export interface ScannerFactory<Options extends Record<string, unknown> = Record<string, unknown>> {
   readonly type: string;
+  /**
+   * Which verdict headers the scanner's outcome goes into: antivirus and content scanners are
+   * listed in X-Virus-Scanned, an antispam engine fills X-Spam-*. Plugins default to content.
+   */
+  readonly category?: ScannerCategory;
   readonly options: z.ZodObject<z.ZodRawShape>;
   readonly defaults?: Partial<CommonScannerSettings>;
   create(options: Options, context: ScannerContext): Scanner;

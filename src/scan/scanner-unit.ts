@@ -1,0 +1,84 @@
+import PQueue from 'p-queue';
+import type { ScannerConfig } from '../config/load.js';
+import type { SpooledMessage } from '../spool/message.js';
+import { truncatedView } from '../spool/truncated-view.js';
+import type { ScanResult } from './scan-result.js';
+import type { Scanner } from './scanner.js';
+import { scanError, type Verdict } from './verdict.js';
+
+/**
+ * One configured scanner with its own queue: at most `concurrency` scans at once, at most
+ * `maxQueue` waiting (one more is an error verdict at once, not a pile-up), each scan bounded by
+ * `timeout`. Whatever happens, scan() resolves with a result: a thrown exception or a hung
+ * engine becomes an error verdict (fail closed), never a pass.
+ */
+export class ScannerUnit {
+  private readonly queue: PQueue;
+
+  constructor(
+    readonly scanner: Scanner,
+    readonly settings: ScannerConfig,
+  ) {
+    this.queue = new PQueue({ concurrency: settings.concurrency });
+  }
+
+  /** Jobs running and waiting (for metrics and tests). */
+  get load(): { running: number; waiting: number } {
+    return { running: this.queue.pending, waiting: this.queue.size };
+  }
+
+  async scan(message: SpooledMessage, signal: AbortSignal): Promise<ScanResult> {
+    const started = performance.now();
+    const { name, type } = this.settings;
+    const result = (verdict: ScanResult['verdict'], scannedBytes?: number): ScanResult => ({
+      name,
+      type,
+      verdict,
+      ms: Math.round(performance.now() - started),
+      messageBytes: message.size,
+      ...(scannedBytes === undefined ? {} : { scannedBytes }),
+    });
+
+    const { maxSize, onOversize } = this.settings;
+    let view = message;
+    if (maxSize > 0 && message.size > maxSize) {
+      if (onOversize === 'skip') return result({ kind: 'skipped', reason: 'oversize' });
+      if (onOversize === 'tempfail') return result(scanError('too-large', `message of ${message.size} bytes over maxSize ${maxSize}`));
+      view = await truncatedView(message, maxSize);
+    }
+    if (this.queue.size >= this.settings.maxQueue) {
+      return result(scanError('unavailable', `queue full (${this.queue.size} waiting)`));
+    }
+    const verdict = await this.queue
+      .add(() => this.bounded(view, signal), { signal })
+      .catch((error: unknown) => scanError('timeout', `aborted while waiting: ${(error as Error).message}`));
+    return result(verdict ?? scanError('protocol', 'no verdict'), view === message ? undefined : view.size);
+  }
+
+  /**
+   * The scan raced against its timeout and the stage's signal; the first to settle wins. The
+   * scanner's own signal aborts in both cases, so it lets go of its socket.
+   */
+  private async bounded(message: SpooledMessage, stage: AbortSignal): Promise<Verdict> {
+    const controller = new AbortController();
+    let settle!: (verdict: Verdict) => void;
+    const stopped = new Promise<Verdict>((resolve) => (settle = resolve));
+    const stop = (detail: string) => {
+      settle(scanError('timeout', detail));
+      controller.abort();
+    };
+    const timer = setTimeout(() => stop(`no verdict within ${this.settings.timeout} ms`), this.settings.timeout);
+    const onStageAbort = () => stop('scan aborted');
+    if (stage.aborted) onStageAbort();
+    else stage.addEventListener('abort', onStageAbort, { once: true });
+    const scanned = Promise.resolve()
+      .then(() => this.scanner.scan(message, controller.signal))
+      .catch((error: unknown) => scanError('protocol', `scanner failed: ${(error as Error)?.message ?? String(error)}`));
+    try {
+      return await Promise.race([scanned, stopped]);
+    } finally {
+      clearTimeout(timer);
+      stage.removeEventListener('abort', onStageAbort);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.js';
+import { decide, type PolicySettings } from '../policy/decide.js';
+import type { Decision } from '../policy/decision.js';
+import type { SpooledMessage } from '../spool/message.js';
+import type { ScannerFactory } from './registry.js';
+import { ScannerUnit } from './scanner-unit.js';
+import type { ScanEnvelope, ScanStage } from './stage.js';
+
+/**
+ * All configured scanners on one message at once: a message costs its slowest scan, not the
+ * sum. The whole stage has one deadline (limits.scanDeadline) inside which each scanner has its
+ * own timeout; a client that goes away aborts every scan.
+ */
+export class ScanningStage implements ScanStage {
+  private readonly policy: ReadonlyMap<string, PolicySettings>;
+
+  constructor(
+    readonly units: readonly ScannerUnit[],
+    private readonly deadline: number,
+    private readonly hostname: string,
+    private readonly logger: Logger,
+  ) {
+    this.policy = new Map(units.map((unit) => [unit.settings.name, unit.settings]));
+  }
+
+  static fromConfig(config: Config, factories: ReadonlyMap<string, ScannerFactory>, logger: Logger): ScanningStage {
+    const units = config.scanners.map((settings) => {
+      const factory = factories.get(settings.type);
+      if (!factory) throw new Error(`no factory for scanner type ${settings.type}`);
+      const scanner = factory.create(settings.options, { name: settings.name, logger: logger.child({ scanner: settings.name }) });
+      return new ScannerUnit(scanner, settings);
+    });
+    return new ScanningStage(units, config.limits.scanDeadline, config.listen.hostname, logger);
+  }
+
+  async run(message: SpooledMessage, envelope: ScanEnvelope, signal: AbortSignal): Promise<Decision> {
+    const started = performance.now();
+    const stage = new AbortController();
+    const timer = setTimeout(() => stage.abort(), this.deadline);
+    const onAbort = () => stage.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const results = await Promise.all(this.units.map((unit) => unit.scan(message, stage.signal)));
+      const decision = decide(results, this.policy, this.hostname);
+      this.logger.info(
+        {
+          size: message.size,
+          rcpts: envelope.rcptTo.length,
+          ms: Math.round(performance.now() - started),
+          scans: results.map((r) => ({ name: r.name, verdict: r.verdict, ms: r.ms })),
+          decision: decision.action,
+        },
+        'message scanned',
+      );
+      return decision;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Releases the scanners' long-lived resources at shutdown. Never throws. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.units.map((unit) => unit.scanner.close?.()));
+  }
+}

@@ -1,0 +1,8 @@
+import { services } from '../helpers/services.js';
+import { describeScanningScenarios } from '../scenarios/run-scanning.js';
+
+describeScanningScenarios('scanning scenarios against native clamd, spamd and Postfix', async () => ({
+  clamd: { host: '127.0.0.1', port: services.clamdPort },
+  spamd: { host: '127.0.0.1', port: services.spamdPort },
+  upstreamPort: services.postfixPort,
+}));
