@@ -47,6 +47,21 @@ export function start(name, command, args, { env, cwd, logFile, stdio } = {}) {
   return { pid: child.pid, child, entry, name };
 }
 
+/** Registers a child spawned elsewhere (a load generator) so that cleanup kills it too. */
+export function track(name, child) {
+  if (!child.pid) return child;
+  const entry = { name, child, pidfile: undefined, exited: false };
+  running.set(child.pid, entry);
+  entry.exit = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      entry.exited = true;
+      running.delete(child.pid);
+      resolve({ code, signal });
+    });
+  });
+  return child;
+}
+
 /** PIDs of every descendant of pid (children first found through /proc/<pid>/task/<tid>/children). */
 export function descendants(pid) {
   const out = [];
