@@ -1,10 +1,13 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { startProxy } from './app.js';
 import { loadConfig } from './config/load.js';
+import { perWorker } from './config/per-worker.js';
 import { ProxyError } from './errors.js';
 import { createLogger } from './logger.js';
 import { builtinScanners } from './scan/builtin.js';
+import { supervise } from './supervisor.js';
 
 const USAGE = `Usage: smtp-scan-proxy [--config FILE]
 
@@ -23,14 +26,23 @@ async function main(): Promise<number> {
   }
   const { config, factories } = await loadConfig(values.config, builtinScanners);
   const logger = createLogger(config.log.level);
-  const proxy = await startProxy(config, { logger, factories });
+  if (config.workers > 1 && cluster.isPrimary) {
+    logger.info({ workers: config.workers }, 'starting workers');
+    return supervise(config.workers, logger);
+  }
+  const proxy = await startProxy(perWorker(config), { logger, factories });
   await new Promise<void>((resolve) => {
+    // `on`, not `once`: a Ctrl-C reaches a worker twice (from the terminal and from the
+    // primary), and a second signal with no listener would kill it mid-drain.
+    let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
       logger.info({ signal }, 'stopping: draining transactions in flight');
       resolve();
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
   await proxy.stop();
   logger.info('stopped');

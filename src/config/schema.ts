@@ -108,6 +108,11 @@ export const baseSchema = z.strictObject({
   spool,
   log,
   shutdown,
+  /**
+   * Processes sharing the listener (node:cluster); defaults to the number of CPUs. Client,
+   * memory and scanner-queue limits are split between them.
+   */
+  workers: z.number().int().min(1).max(256).default(os.availableParallelism()),
   /** Modules that export extra scanner types (see README "Writing a scanner"). */
   plugins: z.array(z.string().min(1)).default([]),
   /** Each entry is validated against its type's schema by load.ts. */

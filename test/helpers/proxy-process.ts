@@ -28,7 +28,8 @@ export async function startProxyProcess(config: Record<string, unknown>): Promis
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-proc-'));
   const spoolDir = path.join(dir, 'spool');
   const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
-  const full = { ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
+  // One process unless the test asks for workers: memory figures are read from this PID.
+  const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
   const file = path.join(dir, 'config.yaml');
   await writeFile(file, stringify(full));
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', file], {

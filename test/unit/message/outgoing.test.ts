@@ -73,6 +73,11 @@ describe('outgoingMessage', () => {
     );
   });
 
+  test('a prefix ("X-Spam-*") removes every field that starts with it, wherever it is', async () => {
+    const out = await bytesOf(await outgoingMessage(spooled(MESSAGE), { remove: ['X-Spam-*'], add: [] }));
+    assert.equal(out.toString(), MESSAGE.replace(/X-Spam-Status: .*\r\n\t.*\r\n .*\r\n/, '').replace('x-spam-flag: YES\r\n', ''));
+  });
+
   test('the body is byte-identical, binary bytes included', async () => {
     const body = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256));
     const message = Buffer.concat([Buffer.from('Subject: bin\r\nX-Spam-Flag: YES\r\n\r\n'), body]);
