@@ -39,6 +39,8 @@ Sizes (env BENCH_<NAME> works too, e.g. BENCH_MANY_MESSAGES=1000):
 Servers:
   --workers N            adds "workers: N" to the proxy config (once the proxy has that key)
   --proxy-config JSON    merged into every proxy config, e.g. '{"limits":{"greetDelay":0}}'
+  --compare-workers 1    after everything else, run the pass-through proxy again with each of
+                         these worker counts (extra rows); '' turns it off
   --haraka-nodes N       Haraka smtp.ini nodes= (default: number of CPUs)
   --targets direct,proxy,haraka
   --cpu-prof             profile the proxy in the pass-through scenario (bench/.run/prof/)
@@ -73,6 +75,7 @@ const { values: argv } = parseArgs({
       numberOpt('cell-timeout', 90),
     ]),
     workers: { type: 'string', default: process.env.BENCH_WORKERS },
+    'compare-workers': { type: 'string', default: process.env.BENCH_COMPARE_WORKERS ?? '1' },
     'proxy-config': { type: 'string', default: process.env.BENCH_PROXY_CONFIG },
     'cpu-prof': { type: 'boolean', default: process.env.BENCH_CPU_PROF === '1' },
     'no-build': { type: 'boolean', default: false },
@@ -127,6 +130,7 @@ const results = {
     fakeSpamMs: num('fake-spam-ms'),
     harakaNodes: num('haraka-nodes'),
     proxyExtra,
+    compareWorkers: argv['compare-workers'].split(',').map((x) => x.trim()).filter(Boolean).map(Number),
     budget: num('budget'),
     cellTimeout: num('cell-timeout'),
     only: [...only],
@@ -159,6 +163,7 @@ function machineInfo() {
     postfix: sh('/usr/sbin/postconf', ['-d', '-h', 'mail_version']),
     proxyRevision: rev ? `${rev}${dirty}` : 'unknown',
     fdLimit: sh('bash', ['-c', 'ulimit -n']),
+    loadAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
 }
 
@@ -471,6 +476,22 @@ async function main() {
     log(`scenario: one ${(num('big-size') / 1e6).toFixed(0)} MB message`);
     results.scenarios.big = await bigScenario();
   }
+  const pass = results.scenarios.pass;
+  if (pass && targets.has('proxy')) {
+    for (const w of results.settings.compareWorkers) {
+      if (w === proxyExtra.workers) continue;
+      log(`pass-through again with workers: ${w}`);
+      const key = `proxy@workers=${w}`;
+      const res = await withServer(
+        () => startProxy({ sinkPort: sink.port, variant: 'pass', env: scannerEnv, extra: { ...proxyExtra, workers: w }, name: `proxy-pass-w${w}` }),
+        async (proxy) => {
+          for (const r of regimeList) pass.regimes[r.key].rows[key] = await cell({ label: `pass/${r.key}/${key}`, server: proxy, port: proxy.port, ...r, useSource: true });
+          return {};
+        },
+      );
+      if (res.error) results.notes.push(`The proxy with workers: ${w} did not start: ${res.error.split('\n')[0]}`);
+    }
+  }
 }
 
 let failed = null;
@@ -483,6 +504,7 @@ try {
 }
 await stopAll();
 results.seconds = (Date.now() - tStart) / 1000;
+results.machine.loadAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
 writeFileSync(path.join(RUN_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 const report = renderReport(results);
 if (argv['no-write']) console.log(report);

@@ -5,19 +5,27 @@ import { startProxy } from './app.js';
 import { loadConfig } from './config/load.js';
 import { perWorker } from './config/per-worker.js';
 import { ProxyError } from './errors.js';
+import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
 import { builtinScanners } from './scan/builtin.js';
 import { supervise } from './supervisor.js';
 
-const USAGE = `Usage: smtp-scan-proxy [--config FILE]
+const USAGE = `Usage: smtp-scan-proxy [--config FILE] [--check]
 
 Runs the SMTP scanning proxy. The config file (YAML) may also be named by the
 SMTP_SCAN_PROXY_CONFIG environment variable; without one, the built-in defaults apply
-(listen 127.0.0.1:2525, upstream 127.0.0.1:25, no scanners).`;
+(listen 127.0.0.1:2525, upstream 127.0.0.1:25, no scanners).
+
+--check  asks a running proxy (same config) for its banner and checks that the
+         upstream and each scanner answer; exits 0 when the proxy answers.`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      check: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) {
@@ -25,6 +33,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config, factories } = await loadConfig(values.config, builtinScanners);
+  if (values.check) {
+    const lines = await healthCheck(config, factories);
+    for (const line of lines) console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}: ${line.detail}`);
+    return lines[0]!.ok ? 0 : 1;
+  }
   const logger = createLogger(config.log.level);
   if (config.workers > 1 && cluster.isPrimary) {
     logger.info({ workers: config.workers }, 'starting workers');

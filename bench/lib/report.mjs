@@ -7,7 +7,10 @@ const f1 = (x) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(1));
 const f2 = (x) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(2));
 const mb = (x) => (x == null ? '–' : f0(x / MB));
 const ratio = (a, b) => (a == null || b == null || !b ? '–' : `${a / b >= 10 ? (a / b).toFixed(1) : (a / b).toFixed(2)}×`);
-const SERVER = { direct: 'direct to smtp-sink', proxy: 'smtp-scan-proxy', haraka: 'Haraka' };
+const SERVER = new Proxy(
+  { direct: 'direct to smtp-sink', proxy: 'smtp-scan-proxy', haraka: 'Haraka' },
+  { get: (t, k) => t[k] ?? String(k).replace(/^proxy@(\w+)=(\w+)$/, 'smtp-scan-proxy, $1: $2') },
+);
 
 /** The throughput figure of a row: smtp-source's msg/s when it ran cleanly, else the Node client's. */
 export function rate(row) {
@@ -45,11 +48,12 @@ function throughputTable(scenario, { directRates, withSource }) {
     lines.push(
       `### ${reg.name}: ${reg.sessions} sessions, ${reg.reuse ? 'connections reused (smtp-source -d)' : 'a new connection per message'}, ${f0(reg.messages)} messages per run`,
       '',
-      `| server | msg/s${withSource ? ' (smtp-source)' : ''} | msg/s (Node client) | p50 ms | p99 ms | 2xx/4xx/5xx/err | sink got | RSS peak MB | CPU ms/msg | vs direct | vs Haraka |`,
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+      `| server |${withSource ? ' msg/s (smtp-source) |' : ''} msg/s (Node client) | p50 ms | p99 ms | 2xx/4xx/5xx/err | sink got | RSS peak MB | processes | CPU ms/msg | vs direct | vs Haraka |`,
+      `|---|${withSource ? '--:|' : ''}--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|`,
     );
     const problems = [];
-    for (const who of ['direct', 'proxy', 'haraka']) {
+    const order = ['direct', 'proxy', ...Object.keys(rows).filter((k) => k.startsWith('proxy@')), 'haraka'];
+    for (const who of order) {
       const row = rows[who];
       if (!row) continue;
       const r = rate(row);
@@ -57,7 +61,7 @@ function throughputTable(scenario, { directRates, withSource }) {
       lines.push(
         `| ${SERVER[who]}${invalid ? ' (scanners not run)' : ''} | ${withSource ? `${row.source ? f0(row.source.msgPerSec) : '–'}${row.source?.error ? ' ⚠' : ''} | ` : ''}` +
           `${row.client ? f0(row.client.msgPerSec) : '–'}${row.client?.error ? ' ⚠' : ''} | ${f1(row.client?.p50)} | ${f1(row.client?.p99)} | ${replies(row)} | ` +
-          `${row.sinkReceived ?? '–'} | ${who === 'direct' ? 'n/a' : mb(row.rssPeak)} | ${who === 'direct' ? 'n/a' : f2(row.cpuMsPerMsg)} | ` +
+          `${row.sinkReceived ?? '–'} | ${who === 'direct' ? 'n/a' : mb(row.rssPeak)} | ${who === 'direct' ? 'n/a' : row.processes ?? '–'} | ${who === 'direct' ? 'n/a' : f2(row.cpuMsPerMsg)} | ` +
           `${who === 'direct' ? '1.00×' : ratio(r, direct)} | ${who === 'haraka' ? '1.00×' : ratio(r, haraka)} |`,
       );
       for (const p of rowProblems(row)) problems.push(`- ${SERVER[who]}: ${p}`);
@@ -159,10 +163,11 @@ export function renderReport(res) {
     '',
     '## Machine and set-up',
     '',
-    `- ${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}, open files ${m.fdLimit}`,
+    `- ${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}, open files ${m.fdLimit}; ` +
+      `1-minute load average ${m.loadAtStart?.[0] ?? '?'} before the run (other work on the same cores) and ${m.loadAtEnd?.[0] ?? '?'} after it`,
     `- smtp-scan-proxy ${m.proxyRevision}: \`node dist/src/cli.js --config bench/.run/proxy/<variant>.yaml\`, ` +
       `\`greetDelay: 0\`, \`reverseLookup: false\`, upstream without XCLIENT or STARTTLS, \`log.level: warn\`, ` +
-      `${workers ? `\`workers: ${workers}\`` : 'one process (no `workers` key set)'}` +
+      `${workers ? `\`workers: ${workers}\`` : '`workers` not set (the proxy\'s default: one worker per CPU, plus its supervisor)'}` +
       `${Object.keys(s.proxyExtra ?? {}).length ? `; extra config \`${JSON.stringify(s.proxyExtra)}\`` : ''}`,
     `- Haraka ${m.haraka}: \`nodes=${s.harakaNodes}\` (cluster workers; RSS and CPU are summed over master and workers), plugins:`,
     `  pass-through \`${HARAKA_PLUGINS.pass.join(', ')}\`; fake \`${HARAKA_PLUGINS.fake.join(', ')}\`; real \`${HARAKA_PLUGINS.real.join(', ')}\`.`,

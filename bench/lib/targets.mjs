@@ -128,7 +128,9 @@ export async function startProxy({ sinkPort, variant, env, extra, name = `proxy-
   const countFile = path.join(dir, `${name}.fake-counts`);
   rmSync(countFile, { force: true });
   const nodeArgs = [];
-  if (cpuProf) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.join(RUN_DIR, 'prof'), '--cpu-prof-name', `${name}.${Date.now()}.\${pid}.cpuprofile`);
+  // Cluster workers inherit execArgv, so every process writes its own CPU.<date>.<pid>...cpuprofile.
+  const profDir = path.join(RUN_DIR, 'prof', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  if (cpuProf) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profDir);
   const logFile = path.join(RUN_DIR, 'logs', `${name}.log`);
   rmSync(logFile, { force: true });
   const proc = start(name, process.execPath, [...nodeArgs, path.join(ROOT_DIR, 'dist', 'src', 'cli.js'), '--config', file], {
@@ -149,6 +151,7 @@ export async function startProxy({ sinkPort, variant, env, extra, name = `proxy-
     proc,
     configFile: file,
     config,
+    profDir: cpuProf ? profDir : undefined,
     logFile,
     /** Scans counted by the fake scanners (written by each process at exit). */
     fakeCounts() {

@@ -61,7 +61,7 @@ export async function loadConfig(
   } catch (error) {
     throw new ConfigError(`config: ${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
   }
-  const plugins = await loadPlugins(raw, path.dirname(path.resolve(source)));
+  const plugins = await loadPlugins(raw, path.dirname(path.resolve(source)), builtins);
   const factories = new Map([...builtins, ...plugins]);
   return { config: parseConfig(raw, factories), factories };
 }
@@ -88,6 +88,10 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
     const known = [...factories.keys()].join(', ');
     throw new ConfigError(`config: scanners[${index}].type: unknown scanner type "${entry.type}" (known: ${known})`);
   }
+  const clash = Object.keys(factory.options.shape).filter((key) => key in commonScannerKeys);
+  if (clash.length > 0) {
+    throw new ConfigError(`config: scanners[${index}]: scanner type "${entry.type}" redefines common keys: ${clash.join(', ')}`);
+  }
   // extend() keeps the adapter's own refinements (clamav: socket or host/port, not both).
   const schema = factory.options.extend(commonScannerKeys).strict();
   const parsed = schema.safeParse(entry);
@@ -111,7 +115,7 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
   };
 }
 
-async function loadPlugins(raw: unknown, baseDir: string): Promise<Map<string, ScannerFactory>> {
+async function loadPlugins(raw: unknown, baseDir: string, builtins: ReadonlyMap<string, unknown>): Promise<Map<string, ScannerFactory>> {
   const list = (raw as { plugins?: unknown } | null)?.plugins;
   const plugins = new Map<string, ScannerFactory>();
   if (!Array.isArray(list)) return plugins;
@@ -129,6 +133,9 @@ async function loadPlugins(raw: unknown, baseDir: string): Promise<Map<string, S
     const factory = (module.scanner ?? module.default) as Partial<ScannerFactory> | undefined;
     if (!factory || typeof factory.type !== 'string' || typeof factory.create !== 'function' || !factory.options) {
       throw new ConfigError(`config: plugins[${index}]: ${specifier} exports no scanner factory (export const scanner = { type, options, create })`);
+    }
+    if (builtins.has(factory.type) || plugins.has(factory.type)) {
+      throw new ConfigError(`config: plugins[${index}]: scanner type "${factory.type}" is already defined; give the plugin's type another name`);
     }
     plugins.set(factory.type, factory as ScannerFactory);
   }

@@ -39,6 +39,6 @@ export function parseDuration(value: number | string): number | undefined {
 export function parseSize(value: number | string): number | undefined {
   if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = match && SIZE_UNITS[match[2]!.toLowerCase()];
-  return match && unit ? Math.floor(Number(match[1]) * unit) : undefined;
+  const unit = match && Object.hasOwn(SIZE_UNITS, match[2]!.toLowerCase()) ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  return match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : undefined;
 }

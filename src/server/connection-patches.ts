@@ -9,8 +9,9 @@ import { formatReply, type SmtpReply } from '../smtp/reply.js';
  * alone. test/unit/server/connection-patches.test.ts pins each behaviour, so an smtp-server
  * upgrade that changes these methods fails the tests instead of changing what clients see.
  *
- * 1. Replies to MAIL and RCPT: smtp-server always answers success with its own "250 Accepted";
- *    a proxy must relay the upstream's reply (251 and the upstream's text included).
+ * 1. Positive replies to MAIL, RCPT and DATA: smtp-server answers with its own text ("250
+ *    Accepted") and enhanced code; a proxy relays the upstream's reply as it is (251 and the
+ *    upstream's text included, and no enhanced code where the upstream gave none).
  * 2. Enhanced status codes: smtp-server adds one to every reply when they are enabled, and
  *    would double the code of a relayed text that already starts with one.
  * 3. The greeting pause: smtp-server waits a fixed 100 ms before the banner; ours is
@@ -25,14 +26,14 @@ const successReplies = new WeakMap<SMTPServerSession, SmtpReply>();
 const greetingAllowed = new WeakSet<SMTPConnection>();
 const greeted = new WeakSet<SMTPConnection>();
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}(?: |$)/;
-const SUCCESS_CONTEXTS = new Set(['MAIL_FROM_OK', 'RCPT_TO_OK']);
+const SUCCESS_CONTEXTS = new Set(['MAIL_FROM_OK', 'RCPT_TO_OK', 'DATA_OK']);
 
 export function registerServer(server: SMTPServer, settings: ConnectionSettings): void {
   patchOnce();
   servers.set(server, settings);
 }
 
-/** The reply smtp-server sends for the MAIL or RCPT that the handler is about to accept. */
+/** The reply smtp-server sends for the MAIL, RCPT or DATA that the handler is about to accept. */
 export function setSuccessReply(session: SMTPServerSession, reply: SmtpReply): void {
   successReplies.set(session, reply);
 }

@@ -97,9 +97,8 @@ export class Listener {
       disableReverseLookup: !listen.reverseLookup,
       logger: false,
       onConnect: (session, callback) => this.onConnect(session, callback),
-      onMailFrom: (address, session, callback) =>
-        this.relay(session, callback, (proxy) => proxy.mail(address, session), true),
-      onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address), true),
+      onMailFrom: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.mail(address, session)),
+      onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address)),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
     };
@@ -118,7 +117,7 @@ export class Listener {
   }
 
   private onData(stream: Readable, session: SMTPServerSession, callback: Callback): void {
-    this.relay(session, callback, (proxy) => proxy.data(stream, session), false, () => stream.resume());
+    this.relay(session, callback, (proxy) => proxy.data(stream, session), () => stream.resume());
   }
 
   private onClose(session: SMTPServerSession): void {
@@ -128,24 +127,20 @@ export class Listener {
   }
 
   /**
-   * Runs one handler and answers smtp-server: positive replies of MAIL/RCPT through the
-   * connection patch (smtp-server would say its own "250 Accepted"), DATA's as the message.
+   * Runs one handler and answers smtp-server: a positive reply through the connection patch
+   * (smtp-server would say its own "250 Accepted"), a negative one as a handler error.
    */
   private relay(
     session: SMTPServerSession,
     callback: Callback,
     work: (proxy: ProxySession) => Promise<SmtpReply>,
-    viaPatch: boolean,
     onFailure?: () => void,
   ): void {
     const proxy = this.sessions.get(session);
     const settle = (reply: SmtpReply) => {
       if (!isPositive(reply)) return callback(replyError(reply));
-      if (viaPatch) {
-        setSuccessReply(session, reply);
-        return callback();
-      }
-      callback(null, replyText(reply));
+      setSuccessReply(session, reply);
+      callback();
     };
     if (!proxy) {
       onFailure?.();

@@ -30,7 +30,10 @@ export class UpstreamLink {
 
   /** An upstream session ready for MAIL, outside any transaction. */
   async begin(identity: ClientIdentity, signal: AbortSignal): Promise<UpstreamClient> {
-    if (this.client?.closed) this.client = undefined;
+    if (this.client?.closed) {
+      this.client = undefined;
+      this.inTransaction = false;
+    }
     if (this.client && this.inTransaction) await this.reset();
     this.client ??= await this.open(identity, signal);
     return this.client;

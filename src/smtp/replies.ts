@@ -20,7 +20,6 @@ export const replies = Object.freeze({
   messageTooBig: reply(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
   bareLineFeed: reply(550, '5.5.2', 'Message contains a bare CR or LF (RFC 5321 section 2.3.8)'),
   scanTempfail: reply(451, '4.7.1', 'Message could not be scanned, please try again later'),
-  scanBusy: reply(451, '4.7.1', 'Scanning service busy, please try again later'),
 });
 
 export type ReplyName = keyof typeof replies;

@@ -27,7 +27,8 @@ export function replyFromLines(code: number, lines: readonly string[]): SmtpRepl
   const first = lines[0] ?? '';
   const match = ENHANCED.exec(first);
   const enhanced = match && match[1] === String(code)[0] ? `${match[1]}.${match[2]}.${match[3]}` : undefined;
-  const strip = (line: string) => (enhanced && line.startsWith(enhanced) ? line.slice(enhanced.length) : line);
+  // Continuation lines repeat the code (RFC 2034); only that exact code is taken off.
+  const strip = (line: string) => (enhanced && (line === enhanced || line.startsWith(`${enhanced} `)) ? line.slice(enhanced.length) : line);
   return { code, enhanced, text: oneLine(lines.map(strip).join(' ')) };
 }
 

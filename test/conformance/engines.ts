@@ -44,14 +44,18 @@ export interface HungConnection {
  */
 export interface HungServer {
   readonly host: string;
+  /** The TCP port (0 when listening on a unix socket). */
   readonly port: number;
+  /** The unix socket path, when started with one. */
+  readonly path?: string;
   readonly connections: readonly HungConnection[];
   /** Resolves with the next (or the first not yet taken) connection; rejects after `timeout`. */
   nextConnection(timeout?: number): Promise<HungConnection>;
   close(): Promise<void>;
 }
 
-export async function startHungServer(): Promise<HungServer> {
+/** A hung engine on a loopback TCP port, or on the unix socket `socketPath` when given. */
+export async function startHungServer(socketPath?: string): Promise<HungServer> {
   const connections: HungConnection[] = [];
   const waiting: ((connection: HungConnection) => void)[] = [];
   let taken = 0;
@@ -96,11 +100,12 @@ export async function startHungServer(): Promise<HungServer> {
       waiter(connection);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => (socketPath ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  const port = socketPath ? 0 : (server.address() as net.AddressInfo).port;
   return {
     host: '127.0.0.1',
     port,
+    ...(socketPath ? { path: socketPath } : {}),
     connections,
     nextConnection(timeout = 5000) {
       const ready = connections[taken];

@@ -38,8 +38,12 @@ export interface AdapterHarness<Options extends RawOptions = RawOptions> {
    * that needs no engine.
    */
   readonly unavailable?: (free: { readonly host: string; readonly port: number; readonly missingSocket: string }) => Record<string, RawOptions>;
-  /** Options pointing at the kit's hung engine (accepts, reads, never answers). Omit when there is no engine. */
-  readonly hung?: (engine: { readonly host: string; readonly port: number }) => RawOptions;
+  /**
+   * Options pointing at the kit's hung engine (accepts, reads, never answers): on a loopback
+   * TCP port, or on a unix socket `engine.path` with `hungOn: 'unix'`. Omit when there is no engine.
+   */
+  readonly hung?: (engine: { readonly host: string; readonly port: number; readonly path?: string }) => RawOptions;
+  readonly hungOn?: 'tcp' | 'unix';
   /** Sample messages with CRLF line ends. The positive one must end with a line break. */
   readonly samples: { readonly clean: () => Buffer; readonly positive: () => Buffer };
   readonly positive: PositiveExpectation;
@@ -215,7 +219,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
 
     if (harness.hung) {
       test('hung engine, through a ScannerUnit with timeout 500 ms: error \'timeout\' in time, socket released', { timeout: 30_000 }, async () => {
-        const engine = await startHungServer();
+        const engine = await startHungServer(harness.hungOn === 'unix' ? missingSocketPath() : undefined);
         try {
           const scanning = unit(harness.hung!(engine), { timeout: 500 });
           const started = performance.now();
@@ -233,7 +237,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
       });
 
       test('hung engine, aborted after 100 ms: settles promptly and closes its socket', { timeout: 30_000 }, async () => {
-        const engine = await startHungServer();
+        const engine = await startHungServer(harness.hungOn === 'unix' ? missingSocketPath() : undefined);
         try {
           const scanner = create(harness.hung!(engine));
           const controller = new AbortController();

@@ -14,8 +14,11 @@ export interface TestProxy extends RunningProxy {
 /**
  * A proxy in this process on a free port, with a config given as the YAML would be (minus the
  * listener), a private spool dir and a silent logger (LOG_LEVEL=debug shows the logs).
+ * `options.factories` adds scanner types (test doubles) to the built-in ones, for the config
+ * and for the proxy alike.
  */
 export async function startTestProxy(raw: Record<string, unknown> = {}, options: Partial<ProxyOptions> = {}): Promise<TestProxy> {
+  const factories = new Map([...builtinScanners, ...(options.factories ?? [])]);
   const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'ssp-test-spool-'));
   const rawListen = (raw.listen ?? {}) as Record<string, unknown>;
   const rawLimits = (raw.limits ?? {}) as Record<string, unknown>;
@@ -26,9 +29,9 @@ export async function startTestProxy(raw: Record<string, unknown> = {}, options:
       limits: { greetDelay: 0, ...rawLimits },
       spool: { dir: spoolDir, ...((raw.spool ?? {}) as Record<string, unknown>) },
     },
-    builtinScanners,
+    factories,
   );
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  const running = await startProxy(config, { logger, ...options });
+  const running = await startProxy(config, { logger, ...options, factories });
   return { ...running, port: running.address.port, spoolDir };
 }

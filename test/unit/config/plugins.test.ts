@@ -99,4 +99,12 @@ describe('plugins', () => {
     await loadFails('plugins: [./missing.mjs]\n', /plugins\[0\]: cannot load \.\/missing\.mjs/);
     await loadFails('plugins: [./throws.mjs]\n', /plugins\[0\]: cannot load \.\/throws\.mjs: plugin exploded/);
   });
+
+  test('a plugin may not take the name of a built-in type, nor of another plugin', async () => {
+    const file = path.join(dir, 'conf', `config-${++files}.yaml`);
+    await writeFile(file, 'plugins: [./custom.mjs]\n');
+    const builtin = new Map([['custom', { type: 'custom' } as never]]);
+    await assert.rejects(loadConfig(file, builtin, {}), /plugins\[0\]: scanner type "custom" is already defined/);
+    await loadFails('plugins: [./custom.mjs, ./default-export.mjs]\n', /plugins\[1\]: scanner type "custom" is already defined/);
+  });
 });

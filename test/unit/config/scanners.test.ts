@@ -30,7 +30,11 @@ const scannersOf = (entries: unknown[]) => parseConfig({ scanners: entries }, fa
 function rejects(entries: unknown[], pattern: RegExp, map: ReadonlyMap<string, ScannerFactory> = factories): void {
   assert.throws(
     () => parseConfig({ scanners: entries }, map),
-    (error: unknown) => error instanceof ConfigError && pattern.test(error.message),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `not a ConfigError: ${String(error)}`);
+      assert.match(error.message, pattern);
+      return true;
+    },
   );
 }
 
@@ -137,5 +141,14 @@ describe('the real adapters through the loader', () => {
   test("clamav's socket/host exclusivity is enforced through the loader", () => {
     rejects([{ type: 'clamav', socket: '/run/clamav/clamd.ctl', host: '127.0.0.1' }], /scanners\[0\]\.socket: set either socket or host\/port/, real);
     rejects([{ type: 'spamassassin', socket: '/run/spamd.sock', port: 783 }], /scanners\[0\]\.socket: /, real);
+  });
+});
+
+describe('scanner types that clash with the common keys', () => {
+  test('an adapter that redefines a common key is a ConfigError naming it, refined or not', () => {
+    const refined = fakeFactory('refined', z.strictObject({ timeout: z.number() }).refine(() => true));
+    const plain = fakeFactory('plain', z.strictObject({ timeout: z.enum(['fast', 'slow']) }));
+    rejects([{ type: 'refined', timeout: 5 }], /scanner type "refined" redefines common keys: timeout/, new Map([['refined', refined]]));
+    rejects([{ type: 'plain', timeout: 'fast' }], /scanner type "plain" redefines common keys: timeout/, new Map([['plain', plain]]));
   });
 });

@@ -66,3 +66,10 @@ describe('zod types', () => {
     assert.equal(duration.safeParse(true).success, false);
   });
 });
+
+describe('parseSize regressions', () => {
+  test('a unit named like an Object.prototype property is not a size', () => {
+    assert.equal(parseSize('1constructor'), undefined);
+    assert.equal(parseSize('2toString'), undefined);
+  });
+});

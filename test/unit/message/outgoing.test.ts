@@ -6,7 +6,7 @@ import { MAX_HEADER_SIZE, outgoingMessage } from '../../../src/message/outgoing.
 import type { HeaderEdits } from '../../../src/policy/decision.js';
 import type { SpooledMessage } from '../../../src/spool/message.js';
 
-/** A spool held in memory that serves ranges in small chunks, as a file stream would. */
+/** A spool held in memory that serves ranges in chunks that cut across lines, as a file stream would. */
 function spooled(content: string | Buffer): SpooledMessage & { reads: number } {
   const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
   return {
@@ -16,7 +16,8 @@ function spooled(content: string | Buffer): SpooledMessage & { reads: number } {
       this.reads++;
       const slice = bytes.subarray(range.start ?? 0, range.end ?? bytes.length);
       const chunks: Buffer[] = [];
-      for (let at = 0; at < slice.length; at += 7) chunks.push(slice.subarray(at, at + 7));
+      const size = Math.max(7, Math.ceil(slice.length / 64));
+      for (let at = 0; at < slice.length; at += size) chunks.push(slice.subarray(at, at + size));
       return Readable.from(chunks);
     },
   };

@@ -68,10 +68,16 @@ describe('connection patches', { timeout: 20_000 }, () => {
   describe('greeting delay', () => {
     // smtp-server pauses 100 ms before every banner; ours replaces that pause, not adds to it.
     test('greetDelay 0: the banner comes well before smtp-server’s own 100 ms pause', async () => {
-      const wire = await connect(fast);
-      const banner = await wire.line();
-      assert.match(banner.text, /^220 \S+ ESMTP/);
-      assert.ok(banner.at < 80, `banner after ${banner.at.toFixed(0)} ms`);
+      // Best of three: a loaded machine only ever adds time, and the stock pause can never be
+      // under 100 ms, so the fastest banner still tells the two apart.
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const wire = await connect(fast);
+        const banner = await wire.line();
+        assert.match(banner.text, /^220 \S+ ESMTP/);
+        times.push(banner.at);
+      }
+      assert.ok(Math.min(...times) < 80, `banners after ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
     });
 
     test('greetDelay 400 ms: nothing before ~350 ms, then one banner', async () => {

@@ -67,3 +67,9 @@ describe('isPositive', () => {
     assert.deepEqual([199, 250, 354, 399, 400, 451, 550].map((code) => isPositive({ code, text: '' })), [false, true, true, true, false, false, false]);
   });
 });
+
+describe('replyFromLines regressions', () => {
+  test('a continuation line whose code only starts like the first one keeps it (5.1.1 vs 5.1.10)', () => {
+    assert.equal(replyFromLines(550, ['5.1.1 a', '5.1.10 b']).text, 'a 5.1.10 b');
+  });
+});

@@ -1,0 +1,80 @@
+import net from 'node:net';
+import type { Config } from './config/load.js';
+import type { ScannerFactory } from './scan/registry.js';
+import { UpstreamClient } from './upstream/client.js';
+import { silentLogger } from './logger.js';
+
+export interface CheckLine {
+  readonly what: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+const TIMEOUT = 5000;
+
+/**
+ * `smtp-scan-proxy --check`: is the proxy answering, and can it reach what it depends on? The
+ * listener decides the exit code (a container's health): a scanner or upstream that is down
+ * is reported, but the proxy handles that itself by answering 4xx.
+ */
+export async function healthCheck(config: Config, factories: ReadonlyMap<string, ScannerFactory>): Promise<CheckLine[]> {
+  const lines = await Promise.all([
+    probe(`listener ${config.listen.host}:${config.listen.port}`, () => banner(config)),
+    probe(`upstream ${config.upstream.host}:${config.upstream.port}`, () => upstream(config)),
+    ...config.scanners.map((settings) =>
+      probe(`scanner ${settings.name} (${settings.type})`, async () => {
+        const scanner = factories.get(settings.type)!.create(settings.options, { name: settings.name, logger: silentLogger });
+        if (!scanner.ping) return 'no health check for this type';
+        await scanner.ping(AbortSignal.timeout(TIMEOUT));
+        return 'answers';
+      }),
+    ),
+  ]);
+  return lines;
+}
+
+async function probe(what: string, check: () => Promise<string>): Promise<CheckLine> {
+  try {
+    return { what, ok: true, detail: await check() };
+  } catch (error) {
+    return { what, ok: false, detail: (error as Error).message };
+  }
+}
+
+/** Reads the banner the way a client would, then leaves with QUIT. */
+function banner(config: Config): Promise<string> {
+  const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '::1' : config.listen.host;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port: config.listen.port });
+    const timer = setTimeout(() => fail(new Error('no banner in time')), TIMEOUT + config.limits.greetDelay);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.once('data', (chunk) => {
+      clearTimeout(timer);
+      const line = chunk.toString('latin1').split('\r\n')[0] ?? '';
+      socket.end('QUIT\r\n');
+      if (line.startsWith('220')) resolve(line);
+      else reject(new Error(`banner: ${line}`));
+    });
+  });
+}
+
+async function upstream(config: Config): Promise<string> {
+  const { upstream: settings, listen } = config;
+  const client = await UpstreamClient.connect({
+    host: settings.host,
+    port: settings.port,
+    localName: settings.helo ?? listen.hostname,
+    connectTimeout: TIMEOUT,
+    commandTimeout: TIMEOUT,
+    dataTimeout: TIMEOUT,
+    tls: { mode: 'off', rejectUnauthorized: false },
+  });
+  const text = `${client.banner.code} ${client.banner.text}`;
+  await client.quit();
+  return text;
+}

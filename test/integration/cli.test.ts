@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { freePort } from '../helpers/sink.js';
+import { services } from '../helpers/services.js';
+import { startProxyProcess } from '../helpers/proxy-process.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+
+/** Runs the CLI; resolves with its exit code and output whatever the code. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), ...args], { cwd: root });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function configFile(config: Record<string, unknown>): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'ssp-cli-')), 'config.yaml');
+  await writeFile(file, stringify(config));
+  return file;
+}
+
+describe('the smtp-scan-proxy command', () => {
+  test('an unknown key stops it with a message naming the key (exit 78)', async () => {
+    const file = await configFile({ listen: { port: 2525 }, limits: { maxMesageSize: 10 } });
+    const result = await cli(['--config', file]);
+    assert.equal(result.code, 78);
+    assert.match(result.stderr, /limits\.maxMesageSize: unknown key/);
+  });
+
+  test('SMTP_SCAN_PROXY_CONFIG names the config file too', async () => {
+    const file = await configFile({ upstream: { port: 'twenty-five' } });
+    try {
+      process.env.SMTP_SCAN_PROXY_CONFIG = file;
+      const result = await cli([]);
+      assert.equal(result.code, 78);
+      assert.match(result.stderr, /upstream\.port: /);
+    } finally {
+      delete process.env.SMTP_SCAN_PROXY_CONFIG;
+    }
+  });
+
+  test('--check reports the listener, the upstream and each scanner; exit 0 while the proxy answers', async () => {
+    const scanners = [{ type: 'clamav', host: '127.0.0.1', port: services.clamdPort }, { type: 'spamassassin', host: '127.0.0.1', port: await freePort() }];
+    const proxy = await startProxyProcess({ upstream: { port: services.postfixPort }, scanners });
+    try {
+      const file = await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixPort }, scanners });
+      const result = await cli(['--check', '--config', file]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^ok {3}listener 127\.0\.0\.1:\d+: 220 /m);
+      assert.match(result.stdout, /^ok {3}upstream 127\.0\.0\.1:\d+: 220 /m);
+      assert.match(result.stdout, /^ok {3}scanner clamav \(clamav\): answers$/m);
+      assert.match(result.stdout, /^FAIL scanner spamassassin \(spamassassin\): /m);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('--check exits 1 when nothing answers on the listen port', async () => {
+    const file = await configFile({ listen: { port: await freePort() } });
+    const result = await cli(['--check', '--config', file]);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /^FAIL listener /m);
+  });
+});
