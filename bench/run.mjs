@@ -33,11 +33,12 @@ Sizes (env BENCH_<NAME> works too, e.g. BENCH_MANY_MESSAGES=1000):
   --many-sessions 200 --many-messages 4000   "many senders": a new connection per message
   --busy-sessions 20  --busy-messages 4000   "busy relay": connections reused (smtp-source -d)
   --size 10240                               message body bytes
-  --real-many-messages 200 --real-busy-messages 200   (spamd does ~9 msg/s here)
+  --latency-messages 1000                    messages the Node client sends per cell (latency)
+  --real-many-messages 100 --real-busy-messages 100   (spamd does 4-9 msg/s here)
   --idle 10000 --idle-procs 2 --big-size 50000000
 
 Servers:
-  --workers N            adds "workers: N" to the proxy config (once the proxy has that key)
+  --workers N            adds "workers: N" to every proxy config (default: the proxy's own)
   --proxy-config JSON    merged into every proxy config, e.g. '{"limits":{"greetDelay":0}}'
   --compare-workers 1    after everything else, run the pass-through proxy again with each of
                          these worker counts (extra rows); '' turns it off
@@ -63,8 +64,9 @@ const { values: argv } = parseArgs({
       numberOpt('busy-sessions', 20),
       numberOpt('busy-messages', 4000),
       numberOpt('size', 10240),
-      numberOpt('real-many-messages', 200),
-      numberOpt('real-busy-messages', 200),
+      numberOpt('latency-messages', 1000),
+      numberOpt('real-many-messages', 100),
+      numberOpt('real-busy-messages', 100),
       numberOpt('idle', 10000),
       numberOpt('idle-procs', 2),
       numberOpt('big-size', 50_000_000),
@@ -121,6 +123,7 @@ const results = {
     busySessions: num('busy-sessions'),
     busyMessages: num('busy-messages'),
     size: num('size'),
+    latencyMessages: num('latency-messages'),
     realManyMessages: num('real-many-messages'),
     realBusyMessages: num('real-busy-messages'),
     idle: num('idle'),
@@ -220,12 +223,13 @@ const ZERO = { counts: { '2xx': 0 } };
  */
 async function cell({ label, server, port, sessions, messages, reuse, useSource = true, useClient = true }) {
   const out = { label, sessions, messages, reuse };
-  const need = Math.min(cellTimeoutMs * (useSource + useClient), remaining() - 20_000);
-  if (need < 10_000) {
+  if (remaining() < 45_000) {
     out.skipped = 'time budget of the run used up';
     log(`${label}: skipped (time budget)`);
     return out;
   }
+  const clientMessages = useSource ? Math.min(messages, num('latency-messages')) : messages;
+  out.clientMessages = clientMessages;
   const pid = server?.proc.pid;
   const sinkBefore = sink.messages();
   const cpu0 = pid ? cpuSeconds(pid) : 0;
@@ -240,7 +244,7 @@ async function cell({ label, server, port, sessions, messages, reuse, useSource 
     out.client = await nodeClient({
       port,
       sessions,
-      messages,
+      messages: clientMessages,
       size,
       reuse,
       timeoutMs: Math.min(cellTimeoutMs, remaining() - 15_000),
@@ -263,7 +267,7 @@ async function cell({ label, server, port, sessions, messages, reuse, useSource 
     `${label}: ` +
       (src ? `smtp-source ${src.completed}/${messages} ${src.msgPerSec.toFixed(0)} msg/s${src.error ? ` (${src.error})` : ''}; ` : '') +
       (out.client
-        ? `client ${cli.counts?.['2xx'] ?? 0}/${messages} ${cli.msgPerSec?.toFixed(0)} msg/s p50 ${cli.p50?.toFixed(1)} p99 ${cli.p99?.toFixed(1)} ms` +
+        ? `client ${cli.counts?.['2xx'] ?? 0}/${clientMessages} ${cli.msgPerSec?.toFixed(0)} msg/s p50 ${cli.p50?.toFixed(1)} p99 ${cli.p99?.toFixed(1)} ms` +
           `${cli.error ? ` (${cli.error})` : ''}${Object.keys(cli.failures ?? {}).length ? ` failures ${JSON.stringify(cli.failures)}` : ''}; `
         : '') +
       `sink ${out.sinkReceived}/${out.expectedAtSink}` +
@@ -351,7 +355,10 @@ async function idleScenario() {
   const procs = Math.max(1, num('idle-procs'));
   const out = { count, procs, rows: {} };
   const one = async (key, startFn) => {
-    if (remaining() < 60_000) return { skipped: 'time budget of the run used up' };
+    if (remaining() < 60_000) {
+      log(`idle/${key}: skipped (time budget)`);
+      return { skipped: 'time budget of the run used up' };
+    }
     const res = await withServer(startFn, async (server) => {
       await nodeClient({ port: server.port, sessions: 2, messages: 20, size: 1024, reuse: false, timeoutMs: 20_000 }); // warm-up
       await sleep(1000);
@@ -388,7 +395,10 @@ async function bigScenario() {
   const out = { size, rows: {} };
   const timeoutMs = Math.min(cellTimeoutMs, 120_000);
   const measure = async (key, server, port) => {
-    if (remaining() < 30_000) return { skipped: 'time budget of the run used up' };
+    if (remaining() < 30_000) {
+      log(`big/${key}: skipped (time budget)`);
+      return { skipped: 'time budget of the run used up' };
+    }
     const pid = server?.proc.pid;
     if (pid) await nodeClient({ port, sessions: 1, messages: 3, size: 10240, reuse: false, timeoutMs: 20_000 }); // warm-up
     await sleep(500);

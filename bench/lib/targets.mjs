@@ -101,11 +101,25 @@ export function proxyScanners(variant, env) {
   }
 }
 
+/**
+ * Keys the bench sets when the proxy knows them: all the load comes from 127.0.0.1, so the
+ * per-address connection limit must be off. A proxy built before a key existed rejects it as
+ * unknown; startProxy then drops it and starts again.
+ */
+const OPTIONAL_KEYS = ['limits.maxClientsPerIp'];
+
+function dropKey(config, dotted) {
+  const keys = dotted.split('.');
+  let o = config;
+  for (const k of keys.slice(0, -1)) o = o?.[k];
+  if (o && typeof o === 'object') delete o[keys[keys.length - 1]];
+}
+
 export function proxyConfig({ port, sinkPort, variant, env, extra }) {
   const base = {
     listen: { host: '127.0.0.1', port, reverseLookup: false, hostname: 'bench-proxy.example.org' },
     upstream: { host: '127.0.0.1', port: sinkPort, xclient: false, starttls: 'off' },
-    limits: { greetDelay: 0, maxClients: 20_000, maxMessageSize: 64 * 1024 * 1024 },
+    limits: { greetDelay: 0, maxClients: 20_000, maxClientsPerIp: 0, maxMessageSize: 64 * 1024 * 1024 },
     spool: { dir: path.join(RUN_DIR, 'proxy-spool') },
     log: { level: 'warn' },
     ...proxyScanners(variant, env),
@@ -117,9 +131,26 @@ export function proxyConfig({ port, sinkPort, variant, env, extra }) {
  * Starts `node dist/src/cli.js --config <file>` with the config of `variant`. JSON is YAML, so
  * the file is written as JSON. `extra` is merged in (e.g. { workers: 1 }).
  */
-export async function startProxy({ sinkPort, variant, env, extra, name = `proxy-${variant}`, cpuProf = false }) {
+export async function startProxy(options) {
+  const dropped = [];
+  for (;;) {
+    try {
+      const proxy = await startProxyOnce({ ...options, dropped });
+      proxy.droppedKeys = dropped;
+      return proxy;
+    } catch (e) {
+      const unknown = [...String(e.message).matchAll(/^(\S+): unknown key$/gm)].map((m) => m[1]);
+      const droppable = unknown.filter((k) => OPTIONAL_KEYS.includes(k) && !dropped.includes(k));
+      if (!droppable.length || droppable.length !== unknown.length) throw e;
+      dropped.push(...droppable);
+    }
+  }
+}
+
+async function startProxyOnce({ sinkPort, variant, env, extra, name = `proxy-${variant}`, cpuProf = false, dropped = [] }) {
   const port = await freePort();
   const config = proxyConfig({ port, sinkPort, variant, env, extra });
+  for (const k of dropped) dropKey(config, k);
   const dir = path.join(RUN_DIR, 'proxy');
   mkdirSync(dir, { recursive: true });
   mkdirSync(config.spool.dir, { recursive: true });

@@ -12,7 +12,11 @@ export function perWorker(config: Config): Config {
   const share = (value: number) => Math.max(1, Math.ceil(value / n));
   return Object.freeze({
     ...config,
-    limits: Object.freeze({ ...config.limits, maxClients: share(config.limits.maxClients) }),
+    limits: Object.freeze({
+      ...config.limits,
+      maxClients: share(config.limits.maxClients),
+      maxClientsPerIp: config.limits.maxClientsPerIp && share(config.limits.maxClientsPerIp),
+    }),
     spool: Object.freeze({ ...config.spool, memoryTotal: Math.floor(config.spool.memoryTotal / n) }),
     scanners: Object.freeze(
       config.scanners.map((scanner) =>

@@ -48,8 +48,16 @@ const limits = z
     maxMessageSize: byteSize.default(52_428_800),
     maxClients: z.number().int().min(1).default(1000),
     maxRecipients: z.number().int().min(1).default(1000),
-    /** A client silent for this long is disconnected with 421. */
+    /** A client that completes no command for this long is disconnected with 421 (slowloris too). */
     idleTimeout: duration.default(300_000),
+    /** The whole DATA phase, from the 354 to our reply; a message trickled in longer is cut off. */
+    dataTimeout: duration.default(600_000),
+    /** A command line longer than this ends the connection with 421 (RFC 5321 allows 512). */
+    maxLineLength: z.number().int().min(512).default(4096),
+    /** Negative replies on one connection before it is closed with 421 (Postfix: 20). */
+    maxErrors: z.number().int().min(1).default(20),
+    /** Connections at once from one client address; 0 means no limit. */
+    maxClientsPerIp: z.number().int().min(0).default(50),
     /** The whole scanning stage of one message, all scanners together. */
     scanDeadline: duration.default(120_000),
     bareLineFeed: z.enum(['normalize', 'reject']).default('normalize'),

@@ -8,7 +8,7 @@ import { scanError, type Verdict } from './verdict.js';
 
 /**
  * One configured scanner with its own queue: at most `concurrency` scans at once, at most
- * `maxQueue` waiting (one more is an error verdict at once, not a pile-up), each scan bounded by
+ * `maxQueue` waiting for a slot (one more is an error verdict at once, not a pile-up), each scan bounded by
  * `timeout`. Whatever happens, scan() resolves with a result: a thrown exception or a hung
  * engine becomes an error verdict (fail closed), never a pass.
  */
@@ -39,27 +39,35 @@ export class ScannerUnit {
       ...(scannedBytes === undefined ? {} : { scannedBytes }),
     });
 
-    const { maxSize, onOversize } = this.settings;
-    let view = message;
-    if (maxSize > 0 && message.size > maxSize) {
-      if (onOversize === 'skip') return result({ kind: 'skipped', reason: 'oversize' });
-      if (onOversize === 'tempfail') return result(scanError('too-large', `message of ${message.size} bytes over maxSize ${maxSize}`));
-      view = await truncatedView(message, maxSize);
-    }
-    if (this.queue.size >= this.settings.maxQueue) {
+    const { maxSize, onOversize, concurrency, maxQueue } = this.settings;
+    const oversize = maxSize > 0 && message.size > maxSize;
+    if (oversize && onOversize === 'skip') return result({ kind: 'skipped', reason: 'oversize' });
+    if (oversize && onOversize === 'tempfail') return result(scanError('too-large', `message of ${message.size} bytes over maxSize ${maxSize}`));
+    if (this.queue.pending >= concurrency && this.queue.size >= maxQueue) {
       return result(scanError('unavailable', `queue full (${this.queue.size} waiting)`));
     }
+    let scannedBytes: number | undefined;
+    // The truncated view is made inside the bounded job: reading the spool counts against
+    // the scanner's timeout and fails into a verdict like the scan itself.
     const verdict = await this.queue
-      .add(() => this.bounded(view, signal), { signal })
+      .add(
+        () =>
+          this.bounded(async (scanSignal) => {
+            const view = oversize ? await truncatedView(message, maxSize) : message;
+            if (view !== message) scannedBytes = view.size;
+            return this.scanner.scan(view, scanSignal);
+          }, signal),
+        { signal },
+      )
       .catch((error: unknown) => scanError('timeout', `aborted while waiting: ${(error as Error).message}`));
-    return result(verdict ?? scanError('protocol', 'no verdict'), view === message ? undefined : view.size);
+    return result(verdict ?? scanError('protocol', 'no verdict'), scannedBytes);
   }
 
   /**
    * The scan raced against its timeout and the stage's signal; the first to settle wins. The
    * scanner's own signal aborts in both cases, so it lets go of its socket.
    */
-  private async bounded(message: SpooledMessage, stage: AbortSignal): Promise<Verdict> {
+  private async bounded(scan: (signal: AbortSignal) => Promise<Verdict>, stage: AbortSignal): Promise<Verdict> {
     const controller = new AbortController();
     let settle!: (verdict: Verdict) => void;
     const stopped = new Promise<Verdict>((resolve) => (settle = resolve));
@@ -72,7 +80,7 @@ export class ScannerUnit {
     if (stage.aborted) onStageAbort();
     else stage.addEventListener('abort', onStageAbort, { once: true });
     const scanned = Promise.resolve()
-      .then(() => this.scanner.scan(message, controller.signal))
+      .then(() => scan(controller.signal))
       .catch((error: unknown) => scanError('protocol', `scanner failed: ${(error as Error)?.message ?? String(error)}`));
     try {
       return await Promise.race([scanned, stopped]);

@@ -4,6 +4,7 @@ import { decide, type PolicySettings } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import type { SpooledMessage } from '../spool/message.js';
 import type { ScannerFactory } from './registry.js';
+import type { ScanResult } from './scan-result.js';
 import { ScannerUnit } from './scanner-unit.js';
 import type { ScanEnvelope, ScanStage } from './stage.js';
 
@@ -41,7 +42,15 @@ export class ScanningStage implements ScanStage {
     const onAbort = () => stage.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const results = await Promise.all(this.units.map((unit) => unit.scan(message, stage.signal)));
+      // A definite rejection (a virus, say) decides the message: the other scans are aborted
+      // rather than awaited, so a hung spam engine does not delay a virus's 554.
+      const results = await Promise.all(
+        this.units.map(async (unit) => {
+          const result = await unit.scan(message, stage.signal);
+          if (this.rejects(result)) stage.abort();
+          return result;
+        }),
+      );
       const decision = decide(results, this.policy, this.hostname);
       this.logger.info(
         {
@@ -58,6 +67,12 @@ export class ScanningStage implements ScanStage {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  private rejects(result: ScanResult): boolean {
+    const { verdict } = result;
+    if (verdict.kind === 'infected' || verdict.kind === 'banned') return true;
+    return verdict.kind === 'scored' && verdict.score >= this.policy.get(result.name)!.rejectScore;
   }
 
   /** Releases the scanners' long-lived resources at shutdown. Never throws. */

@@ -1,6 +1,7 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
+import { onReply, type GuardSettings } from './connection-guards.js';
 
 /**
  * smtp-server has no options for three things a proxy needs, so this module changes them on
@@ -16,8 +17,10 @@ import { formatReply, type SmtpReply } from '../smtp/reply.js';
  *    would double the code of a relayed text that already starts with one.
  * 3. The greeting pause: smtp-server waits a fixed 100 ms before the banner; ours is
  *    limits.greetDelay.
+ * 4. Guards that see every reply: a deadline for each command and for the whole DATA phase,
+ *    and a limit on errors (connection-guards.ts).
  */
-export interface ConnectionSettings {
+export interface ConnectionSettings extends GuardSettings {
   readonly greetDelay: number;
 }
 
@@ -47,7 +50,9 @@ function patchOnce(): void {
   const { send, init, connectionReady } = proto;
 
   proto.send = function (this: SMTPConnection, code, data, context) {
-    if (!servers.has(this._server)) return send.call(this, code, data, context);
+    const settings = servers.get(this._server);
+    if (!settings) return send.call(this, code, data, context);
+    onReply(this, code, settings);
     if (typeof context === 'string' && SUCCESS_CONTEXTS.has(context)) {
       const reply = successReplies.get(this.session);
       successReplies.delete(this.session);

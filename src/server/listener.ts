@@ -9,6 +9,8 @@ import { replies } from '../smtp/replies.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
 import type { Capabilities } from '../upstream/capabilities.js';
 import { extensionOptions } from './advertised-extensions.js';
+import { releaseGuards } from './connection-guards.js';
+import { ConnectionCounter } from './connection-counter.js';
 import { registerServer, setSuccessReply } from './connection-patches.js';
 import { replyError, replyText } from './reply-error.js';
 
@@ -24,6 +26,7 @@ type Callback = (error?: Error | null, message?: string) => void;
 export class Listener {
   readonly server: SMTPServer;
   private readonly sessions = new WeakMap<SMTPServerSession, ProxySession>();
+  private readonly perAddress = new ConnectionCounter();
   private draining = false;
 
   constructor(
@@ -33,7 +36,8 @@ export class Listener {
   ) {
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
-    registerServer(this.server, { greetDelay: config.limits.greetDelay });
+    const { greetDelay, idleTimeout, dataTimeout, maxErrors } = config.limits;
+    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors });
   }
 
   listen(): Promise<AddressInfo> {
@@ -92,6 +96,7 @@ export class Listener {
       ...(tls ? { key: readFileSync(tls.key), cert: readFileSync(tls.cert) } : {}),
       maxClients: limits.maxClients,
       maxRecipients: limits.maxRecipients,
+      maxCommandLength: limits.maxLineLength,
       socketTimeout: limits.idleTimeout,
       closeTimeout: shutdown.timeout,
       disableReverseLookup: !listen.reverseLookup,
@@ -106,6 +111,12 @@ export class Listener {
 
   private onConnect(session: SMTPServerSession, callback: Callback): void {
     if (this.draining) return callback(replyError(replies.shuttingDown));
+    const limit = this.config.limits.maxClientsPerIp;
+    if (limit > 0 && this.perAddress.count(session.remoteAddress) >= limit) {
+      this.logger.info({ client: session.remoteAddress, limit }, 'too many connections from one address');
+      return callback(replyError(replies.tooManyFromAddress));
+    }
+    this.perAddress.add(session);
     try {
       const logger = this.logger.child({ cid: session.id, client: session.remoteAddress });
       this.sessions.set(session, this.newSession(session, logger));
@@ -121,6 +132,8 @@ export class Listener {
   }
 
   private onClose(session: SMTPServerSession): void {
+    releaseGuards(session);
+    this.perAddress.remove(session);
     const proxy = this.sessions.get(session);
     this.sessions.delete(session);
     proxy?.close().catch((error: unknown) => this.logger.error({ err: error }, 'session close failed'));

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -33,5 +33,13 @@ export async function startTestProxy(raw: Record<string, unknown> = {}, options:
   );
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   const running = await startProxy(config, { logger, ...options, factories });
-  return { ...running, port: running.address.port, spoolDir };
+  return {
+    ...running,
+    port: running.address.port,
+    spoolDir,
+    async stop(timeout?: number) {
+      await running.stop(timeout);
+      await rm(spoolDir, { recursive: true, force: true });
+    },
+  };
 }

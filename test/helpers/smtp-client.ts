@@ -25,24 +25,25 @@ export class SmtpTestClient {
     this.listen(socket);
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<SmtpTestClient> {
+  /** `from`: the local address to connect from (127.0.0.2 is another client on loopback). */
+  static connect(port: number, from?: string): Promise<SmtpTestClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host }, () => resolve(new SmtpTestClient(socket)));
+      const socket = net.connect({ port, host: '127.0.0.1', ...(from ? { localAddress: from } : {}) }, () => resolve(new SmtpTestClient(socket)));
       socket.once('error', reject);
     });
   }
 
   /** Connected, greeting read and checked. */
-  static async greeted(port: number): Promise<SmtpTestClient> {
-    const client = await SmtpTestClient.connect(port);
+  static async greeted(port: number, from?: string): Promise<SmtpTestClient> {
+    const client = await SmtpTestClient.connect(port, from);
     const banner = await client.read();
     if (banner.code !== 220) throw new Error(`no 220 banner: ${banner.last}`);
     return client;
   }
 
   /** Greeted and after a successful EHLO. */
-  static async afterEhlo(port: number, name = 'client.example.net'): Promise<SmtpTestClient> {
-    const client = await SmtpTestClient.greeted(port);
+  static async afterEhlo(port: number, name = 'client.example.net', from?: string): Promise<SmtpTestClient> {
+    const client = await SmtpTestClient.greeted(port, from);
     const ehlo = await client.command(`EHLO ${name}`);
     if (ehlo.code !== 250) throw new Error(`EHLO refused: ${ehlo.last}`);
     return client;

@@ -147,6 +147,28 @@ describe('scanning faults: real proxy, real Postfix', { skip }, () => {
     assert.ok(await nothingDelivered('alice', rcpts[refused]!.tag), 'the refused message must not be delivered');
   });
 
+  test('maxQueue 0 means no waiting, not no scanning: a message on an idle proxy is scanned (regression)', async () => {
+    const slow = fakeScanner('fake-500ms', delayed(500));
+    const proxy = await proxyWith([{ type: 'fake-500ms', concurrency: 1, maxQueue: 0 }], { factories: [slow] });
+    const alone = await sendOne(proxy.port, taggedAddress().address);
+    assert.equal(alone.final.code, 250, alone.final.last);
+    const rcpts = [taggedAddress(), taggedAddress()];
+    const clients = await Promise.all(rcpts.map(({ address }) => atData(proxy.port, address)));
+    const outcomes = await Promise.all(clients.map((client) => finish(client, fixture('clean.eml'))));
+    await Promise.all(clients.map((client) => client.quit()));
+    assert.deepEqual(outcomes.map(({ final }) => final.code).sort(), [250, 451]);
+  });
+
+  test('a virus is refused at once, without waiting for a hung spam engine', async () => {
+    const virus = fakeScanner('fake-virus', async () => ({ kind: 'infected', signature: 'Fake-Virus' }), 'antivirus');
+    const stuck = fakeScanner('fake-hung-spam', untilAborted, 'antispam');
+    const proxy = await proxyWith([{ type: 'fake-virus' }, { type: 'fake-hung-spam', timeout: '30s' }], { factories: [virus, stuck] });
+    const { final, ms } = await sendOne(proxy.port, taggedAddress().address);
+    assert.equal(final.last, '554 5.7.1 Message rejected: virus found: Fake-Virus');
+    assert.ok(ms < 3000, `the 554 came ${Math.round(ms)} ms after the final dot`);
+    assert.ok(stuck.scans[0]?.abortedAt !== undefined, 'the spam scan was aborted');
+  });
+
   test('the DATA deadline: scanDeadline 1s over a scanner that never answers (timeout 30s): 451 4.7.1 after ~1 s', async () => {
     const stuck = fakeScanner('fake-stuck', untilAborted);
     const proxy = await proxyWith([{ type: 'fake-stuck', timeout: '30s' }], { limits: { scanDeadline: '1s' }, factories: [stuck] });

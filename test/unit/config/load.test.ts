@@ -36,12 +36,16 @@ describe('built-in defaults', () => {
     assert.equal(config.upstream.helo, undefined);
   });
 
-  test('limits: 50 MiB messages, 1000 clients, 100 ms greeting pause, bare LF normalized', () => {
+  test('limits: 50 MiB messages, 1000 clients (50 per address), 100 ms greeting pause, bare LF normalized', () => {
     assert.deepEqual(config.limits, {
       maxMessageSize: 52_428_800,
       maxClients: 1000,
+      maxClientsPerIp: 50,
       maxRecipients: 1000,
+      maxLineLength: 4096,
+      maxErrors: 20,
       idleTimeout: 300_000,
+      dataTimeout: 600_000,
       scanDeadline: 120_000,
       bareLineFeed: 'normalize',
       greetDelay: 100,

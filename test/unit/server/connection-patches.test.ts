@@ -5,6 +5,9 @@ import { registerServer, setSuccessReply } from '../../../src/server/connection-
 import type { SmtpReply } from '../../../src/smtp/reply.js';
 import { startServer, stopServer, Wire } from './wire.js';
 
+/** Generous guards, so only the behaviour under test shows. */
+const guards = { idleTimeout: 60_000, dataTimeout: 60_000, maxErrors: 100 };
+
 type Callback = (error?: Error | null) => void;
 
 /** Handlers as the listener uses them: accept with a chosen reply, or refuse with an error. */
@@ -37,9 +40,9 @@ describe('connection patches', { timeout: 20_000 }, () => {
 
   before(async () => {
     const a = await startServer({ ...handlers });
-    registerServer(a.server, { greetDelay: 0 });
+    registerServer(a.server, { ...guards, greetDelay: 0 });
     const b = await startServer({ ...handlers });
-    registerServer(b.server, { greetDelay: 400 });
+    registerServer(b.server, { ...guards, greetDelay: 400 });
     // Created after the patch is installed, but never registered.
     const c = await startServer({ ...handlers });
     servers.push(a.server, b.server, c.server);
@@ -104,7 +107,7 @@ describe('connection patches', { timeout: 20_000 }, () => {
     test('over maxClients: 421 and no banner after it, though our greeting timer still fires', async () => {
       const { server, port } = await startServer({ maxClients: 1 });
       servers.push(server);
-      registerServer(server, { greetDelay: 0 });
+      registerServer(server, { ...guards, greetDelay: 0 });
       const first = await connect(port);
       assert.match((await first.line()).text, /^220 /);
       const second = await connect(port);
