@@ -9,7 +9,8 @@ import type { ScannerFactory } from './scan/registry.js';
 import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
 import { ProxySession } from './session/proxy-session.js';
-import { UpstreamLink, type Connect, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
 import { prepareSpoolDir } from './spool/spool.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -51,12 +52,13 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     return client;
   };
 
+  const pool = new UpstreamPool(learningConnect, config.upstream.poolSize, config.upstream.poolIdle);
   listener = new Listener(
     config,
     (session, sessionLogger) =>
       new ProxySession({
         settings: { spool: config.spool, bareLineFeed: config.limits.bareLineFeed },
-        link: new UpstreamLink(linkSettings, sessionLogger, learningConnect),
+        link: new UpstreamLink(linkSettings, sessionLogger, pool),
         scanStage,
         budget,
         logger: sessionLogger,
@@ -72,6 +74,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     listener: running,
     async stop(timeout = config.shutdown.timeout) {
       await running.drain(timeout);
+      await pool.close();
       await built?.close();
     },
   };

@@ -32,6 +32,13 @@ const upstream = z
     starttls: z.enum(['off', 'opportunistic', 'required']).default('opportunistic'),
     tlsVerify: z.boolean().default(false),
     tlsCa: z.string().min(1).optional(),
+    /**
+     * Upstream sessions kept open between clients (per worker), handed to the next client with
+     * a new XCLIENT; 0 closes each one when its client leaves.
+     */
+    poolSize: z.number().int().min(0).default(16),
+    /** How long a pooled session may wait for its next client. */
+    poolIdle: duration.default(30_000),
     connectTimeout: duration.default(30_000),
     commandTimeout: duration.default(120_000),
     dataTimeout: duration.default(300_000),

@@ -66,11 +66,13 @@ function patchOnce(): void {
     init.call(this);
     const settings = servers.get(this._server);
     if (!settings) return;
-    const timer = setTimeout(() => {
+    const greet = () => {
       greetingAllowed.add(this);
       this.connectionReady();
-    }, settings.greetDelay);
-    timer.unref();
+    };
+    // setTimeout(0) waits at least a millisecond; a trusted relay asked for no pause at all.
+    if (settings.greetDelay === 0) setImmediate(greet);
+    else setTimeout(greet, settings.greetDelay).unref();
   };
 
   proto.connectionReady = function (this: SMTPConnection, next) {

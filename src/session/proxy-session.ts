@@ -46,6 +46,7 @@ export class ProxySession {
     return this.guard('MAIL', async () => {
       const client = await this.deps.link.begin(session, this.abort.signal);
       const reply = await client.command(mailCommand(from, session.envelope, client.capabilities));
+      this.deps.link.noteReply(reply);
       this.deps.link.setInTransaction(isPositive(reply));
       return reply;
     });
@@ -54,7 +55,9 @@ export class ProxySession {
   rcpt(to: SMTPServerAddress): Promise<SmtpReply> {
     return this.guard('RCPT', async () => {
       const client = this.deps.link.current();
-      return client.command(rcptCommand(to, client.capabilities));
+      const reply = await client.command(rcptCommand(to, client.capabilities));
+      this.deps.link.noteReply(reply);
+      return reply;
     });
   }
 
@@ -81,6 +84,7 @@ export class ProxySession {
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.data(message);
+        this.deps.link.noteReply(reply);
         // A positive reply ends the upstream transaction; after a negative one it may still be
         // open (DATA itself refused), so the next MAIL resets it first.
         this.deps.link.setInTransaction(!isPositive(reply));
@@ -97,11 +101,15 @@ export class ProxySession {
 
   /** The client went away: abort scans and the upstream transaction. Never throws. */
   async close(): Promise<void> {
-    this.abort.abort();
     // Mid-DATA, QUIT would wait behind the message and complete it: drop the connection
-    // instead, so the upstream discards what it got.
-    if (this.handlerRunning) this.deps.link.drop();
-    else await this.deps.link.close();
+    // instead, so the upstream discards what it got. Only then is anything listening to the
+    // abort signal (scans, the upstream connect).
+    if (this.handlerRunning) {
+      this.abort.abort();
+      this.deps.link.drop();
+    } else {
+      await this.deps.link.close();
+    }
   }
 
   private async refuse(reply: SmtpReply, reason: string): Promise<SmtpReply> {

@@ -1,31 +1,34 @@
 import type { Logger } from 'pino';
 import { UpstreamClosedError, UpstreamRefusedError } from '../errors.js';
 import { isPositive } from '../smtp/reply.js';
-import { UpstreamClient, type UpstreamOptions } from '../upstream/client.js';
+import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
+import type { SmtpReply } from '../smtp/reply.js';
 import { xclientAttributes, type ClientIdentity } from './client-identity.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 export interface UpstreamLinkSettings {
   readonly options: Omit<UpstreamOptions, 'signal'>;
   readonly xclient: boolean;
 }
 
-export type Connect = (options: UpstreamOptions) => Promise<UpstreamClient>;
-
 let warnedNoXclient = false;
 
 /**
- * One client's session with the upstream: opened at the client's first MAIL (never for
- * connections that do not get that far), reused by its later transactions with RSET between
- * them, and opened again if the upstream went away in between.
+ * One client's session with the upstream: taken from the pool (or opened) at the client's
+ * first MAIL, never for connections that do not get that far; reused by the client's later
+ * transactions with RSET between them; opened again if the upstream went away in between;
+ * given back to the pool when the client leaves, unless something went wrong on it.
  */
 export class UpstreamLink {
   private client: UpstreamClient | undefined;
   private inTransaction = false;
+  /** The upstream refused something on this session: it is not handed to another client. */
+  private refused = false;
 
   constructor(
     private readonly settings: UpstreamLinkSettings,
     private readonly logger: Logger,
-    private readonly connect: Connect = (options) => UpstreamClient.connect(options),
+    private readonly pool: UpstreamPool,
   ) {}
 
   /** An upstream session ready for MAIL, outside any transaction. */
@@ -43,6 +46,11 @@ export class UpstreamLink {
   current(): UpstreamClient {
     if (!this.client || this.client.closed) throw new UpstreamClosedError('upstream session lost mid-transaction');
     return this.client;
+  }
+
+  /** Every upstream reply on the session passes here; a refusal keeps it out of the pool. */
+  noteReply(reply: SmtpReply): void {
+    if (!isPositive(reply)) this.refused = true;
   }
 
   /** Called after an upstream command opened (MAIL accepted) or ended (final DATA reply) a transaction. */
@@ -72,15 +80,15 @@ export class UpstreamLink {
     this.inTransaction = false;
   }
 
-  /** Ends the upstream session politely; never throws. */
+  /** The client left: the session goes back to the pool if fit for another client; never throws. */
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await client.quit();
+    if (client) await this.pool.release(client, !this.inTransaction && !this.refused);
   }
 
   private async open(identity: ClientIdentity, signal: AbortSignal): Promise<UpstreamClient> {
-    const client = await this.connect({ ...this.settings.options, signal });
+    const { client } = await this.pool.acquire({ ...this.settings.options, signal });
     try {
       if (this.settings.xclient) await this.passClient(client, identity);
       return client;

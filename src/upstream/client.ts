@@ -14,6 +14,9 @@ export type { UpstreamOptions, UpstreamTlsOptions } from './options.js';
 /** How long quit() waits for the 221 at most. */
 const QUIT_WAIT_MS = 2000;
 
+/** Every session ends with QUIT; one shared reason spares an Error (and its stack) per session. */
+const AFTER_QUIT = new UpstreamClosedError('upstream connection closed after QUIT');
+
 // These change what this class keeps track of (greeting, capabilities, TLS, the DATA phase),
 // so only its own methods may send them.
 const OWN_VERBS = new Set(['EHLO', 'HELO', 'STARTTLS', 'XCLIENT', 'DATA', 'BDAT', 'QUIT']);
@@ -178,7 +181,7 @@ export class UpstreamClient {
     } catch {
       // Leaving anyway: a missing 221 changes nothing.
     }
-    this.#transport.destroy(new UpstreamClosedError('upstream connection closed after QUIT'));
+    this.#transport.destroy(AFTER_QUIT);
   }
 
   /** Closes now; what is pending rejects with UpstreamClosedError. */

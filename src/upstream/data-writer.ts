@@ -1,5 +1,4 @@
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { DotStuffer } from './dot-stuffer.js';
 import type { Transport } from './transport.js';
 
@@ -8,22 +7,23 @@ import type { Transport } from './transport.js';
  * than `stallTimeoutMs` fails the connection), ending with the final dot. Resolves once all of
  * it is handed to the socket; the caller then reads the reply. Rejects with the message
  * stream's own error if it fails, in which case no final dot has been written.
+ *
+ * Chunks go out as they come, but the last two are held back: the last one carries the final
+ * dot, so its reply must be expected before it is written (anything earlier is no reply), and
+ * it goes out together with the chunk before it, so a small message costs one write.
  */
 export async function writeMessage(transport: Transport, message: Readable, stallTimeoutMs: number): Promise<void> {
-  // One chunk is held back so that the last one, which carries the final dot, is known when
-  // written: its reply must be expected before it can arrive, anything earlier is no reply.
-  let held: Buffer | undefined;
-  const upstream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const previous = held;
-      held = chunk;
-      if (!previous) return done();
-      transport.write(previous, false, stallTimeoutMs).then(() => done(), done);
-    },
-    // Runs only when the message ended cleanly, so the DotStuffer has flushed its terminator.
-    final(done) {
-      transport.write(held!, true, stallTimeoutMs).then(() => done(), done);
-    },
-  });
-  await pipeline(message, new DotStuffer(), upstream);
+  const stuffer = new DotStuffer();
+  message.once('error', (error) => stuffer.destroy(error));
+  message.pipe(stuffer);
+  const held: Buffer[] = [];
+  try {
+    for await (const chunk of stuffer as AsyncIterable<Buffer>) {
+      held.push(chunk);
+      if (held.length > 2) await transport.write(held.shift()!, false, stallTimeoutMs);
+    }
+  } finally {
+    if (!message.readableEnded) message.destroy();
+  }
+  await transport.write(held.length === 1 ? held[0]! : Buffer.concat(held), true, stallTimeoutMs);
 }

@@ -170,10 +170,13 @@ export class Transport {
     }
   };
 
-  #onEnd = (): void => this.#fail(new UpstreamClosedError('upstream closed the connection'));
+  // After our own QUIT or destroy the failure is already set: no error object to build.
+  #onEnd = (): void => {
+    if (!this.#failure) this.#fail(new UpstreamClosedError('upstream closed the connection'));
+  };
 
   #onClose = (): void => {
-    this.#fail(new UpstreamClosedError('upstream connection closed'));
+    if (!this.#failure) this.#fail(new UpstreamClosedError('upstream connection closed'));
     this.#resolveClosed();
   };
 

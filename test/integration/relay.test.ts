@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Connect } from '../../src/session/upstream-link.js';
+import type { Connect } from '../../src/session/upstream-pool.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { bodyOf, headerOf, nothingDelivered, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
@@ -165,6 +165,38 @@ describe('lockstep relay in front of a real Postfix', () => {
       assert.match(headerOf(delivered!, 'Received') ?? '', /^from proxy\.example\.test \(/);
     } finally {
       await noXclient.stop(1000);
+    }
+  });
+
+  test('a client that left cleanly hands its upstream session to the next, with that client\'s own XCLIENT', async () => {
+    const pooled = await startTestProxy({ upstream: { port: services.postfixPort } }, { connect: counting });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = upstreamSessions;
+      const received: string[] = [];
+      for (const helo of ['first-client.example.net', 'second-client.example.net']) {
+        const { address, tag } = taggedAddress();
+        const client = await SmtpTestClient.afterEhlo(pooled.port, helo);
+        assert.equal((await client.send('sender@client.example.net', [address], message(tag))).final!.code, 250);
+        await client.quit();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        received.push(headerOf((await waitForDelivery('alice', tag))[0]!, 'Received') ?? '');
+      }
+      assert.equal(upstreamSessions - before, 1, 'one upstream session served both clients');
+      assert.match(received[0]!, /^from first-client\.example\.net /);
+      assert.match(received[1]!, /^from second-client\.example\.net /);
+      // A session on which the upstream refused something is not handed on.
+      const refused = await SmtpTestClient.afterEhlo(pooled.port);
+      await refused.command('MAIL FROM:<sender@client.example.net>');
+      assert.equal((await refused.command('RCPT TO:<nobody@example.test>')).code, 550);
+      await refused.quit();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const after = await SmtpTestClient.afterEhlo(pooled.port);
+      assert.equal((await after.command('MAIL FROM:<sender@client.example.net>')).code, 250);
+      await after.quit();
+      assert.equal(upstreamSessions - before, 2);
+    } finally {
+      await pooled.stop(1000);
     }
   });
 

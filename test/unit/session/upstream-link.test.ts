@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { UpstreamClosedError, UpstreamRefusedError, UpstreamUnavailableError } from '../../../src/errors.js';
 import type { SmtpReply } from '../../../src/smtp/reply.js';
 import type { ClientIdentity } from '../../../src/session/client-identity.js';
-import { UpstreamLink, type Connect, type UpstreamLinkSettings } from '../../../src/session/upstream-link.js';
+import { UpstreamLink, type UpstreamLinkSettings } from '../../../src/session/upstream-link.js';
+import { UpstreamPool, type Connect } from '../../../src/session/upstream-pool.js';
 import { Capabilities } from '../../../src/upstream/capabilities.js';
 import type { UpstreamClient, UpstreamOptions } from '../../../src/upstream/client.js';
 
@@ -56,6 +57,9 @@ function fakeConnect(...clients: (FakeClient | Error)[]) {
   return { connect, seen };
 }
 
+/** No session is kept between clients: every link opens its own, as before pooling. */
+const unpooled = (connect: Connect) => new UpstreamPool(connect, 0, 1000);
+
 const settings = (xclient = true): UpstreamLinkSettings => ({
   xclient,
   options: {
@@ -98,7 +102,7 @@ describe('UpstreamLink', () => {
   test('opens nothing until the first begin(); then connects once with our options and the signal', async () => {
     const client = new FakeClient(WITH_XCLIENT);
     const { connect, seen } = fakeConnect(client);
-    const link = new UpstreamLink(settings(), quiet, connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(connect));
     assert.equal(seen.length, 0);
     assert.throws(() => link.current(), UpstreamClosedError);
     assert.equal(await link.begin(identity(), signal), client);
@@ -112,7 +116,7 @@ describe('UpstreamLink', () => {
   test('the next transaction reuses the session; RSET only when a transaction was open', async () => {
     const client = new FakeClient(WITH_XCLIENT);
     const { connect, seen } = fakeConnect(client);
-    const link = new UpstreamLink(settings(), quiet, connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(connect));
     await link.begin(identity(), signal);
     // The previous MAIL was refused: nothing to reset.
     link.setInTransaction(false);
@@ -130,7 +134,7 @@ describe('UpstreamLink', () => {
   test('a session the upstream closed in between is replaced, without RSET', async () => {
     const first = new FakeClient(WITH_XCLIENT);
     const second = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(first, second).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(first, second).connect));
     await link.begin(identity(), signal);
     link.setInTransaction(true);
     first.closed = true;
@@ -143,7 +147,7 @@ describe('UpstreamLink', () => {
     test(`an RSET that is ${what} drops the session and the next begin() opens a new one`, async () => {
       const first = new FakeClient(WITH_XCLIENT, { rset });
       const second = new FakeClient(WITH_XCLIENT);
-      const link = new UpstreamLink(settings(), quiet, fakeConnect(first, second).connect);
+      const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(first, second).connect));
       await link.begin(identity(), signal);
       link.setInTransaction(true);
       assert.equal(await link.begin(identity(), signal), second);
@@ -153,7 +157,7 @@ describe('UpstreamLink', () => {
 
   test('a failed connect is passed on, and the next begin() tries again', async () => {
     const client = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(new UpstreamUnavailableError('refused'), client).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(new UpstreamUnavailableError('refused'), client).connect));
     await assert.rejects(link.begin(identity(), signal), UpstreamUnavailableError);
     assert.equal(await link.begin(identity(), signal), client);
   });
@@ -161,7 +165,7 @@ describe('UpstreamLink', () => {
   test('drop() destroys the session at once; close() says QUIT', async () => {
     const first = new FakeClient(WITH_XCLIENT);
     const second = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(first, second).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(first, second).connect));
     await link.begin(identity(), signal);
     link.drop();
     assert.deepEqual(first.calls, ['XCLIENT', 'destroy']);
@@ -175,7 +179,7 @@ describe('UpstreamLink', () => {
 describe('XCLIENT', () => {
   test("offered and enabled: the client's address and HELO go upstream, and the new EHLO uses the client's HELO", async () => {
     const client = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(client).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(client).connect));
     await link.begin(identity('client.example.com'), signal);
     const { attributes, heloName } = client.xclientArgs!;
     assert.equal(attributes.ADDR, '192.0.2.1');
@@ -188,7 +192,7 @@ describe('XCLIENT', () => {
 
   test('a client that sent no HELO: our own name for the new EHLO', async () => {
     const client = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(client).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(client).connect));
     await link.begin(identity(false), signal);
     assert.equal(client.xclientArgs!.heloName, 'proxy.example.net');
     assert.equal(client.xclientArgs!.attributes.HELO, undefined);
@@ -196,7 +200,7 @@ describe('XCLIENT', () => {
 
   test('xclient: false sends no XCLIENT even when offered', async () => {
     const client = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(false), quiet, fakeConnect(client).connect);
+    const link = new UpstreamLink(settings(false), quiet, unpooled(fakeConnect(client).connect));
     await link.begin(identity(), signal);
     assert.deepEqual(client.calls, []);
   });
@@ -205,7 +209,7 @@ describe('XCLIENT', () => {
     const refusal = { code: 550, enhanced: '5.7.0', text: 'Error: insufficient authorization' };
     const refused = new FakeClient(WITH_XCLIENT, { xclient: refusal });
     const next = new FakeClient(WITH_XCLIENT);
-    const link = new UpstreamLink(settings(), quiet, fakeConnect(refused, next).connect);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(refused, next).connect));
     await assert.rejects(link.begin(identity(), signal), (error: unknown) => {
       assert.ok(error instanceof UpstreamRefusedError);
       assert.equal(error.code, 'SSP_ERR_UPSTREAM_REFUSED');
@@ -224,7 +228,7 @@ describe('XCLIENT', () => {
   test('not offered: the session is used as it is, with one warning per process', async () => {
     const { logger, lines } = capturingLogger();
     const clients = [new FakeClient(WITHOUT_XCLIENT), new FakeClient(WITHOUT_XCLIENT)];
-    const links = clients.map((client) => new UpstreamLink(settings(), logger, fakeConnect(client).connect));
+    const links = clients.map((client) => new UpstreamLink(settings(), logger, unpooled(fakeConnect(client).connect)));
     for (const [index, link] of links.entries()) assert.equal(await link.begin(identity(), signal), clients[index]);
     assert.deepEqual(clients.map((client) => client.calls), [[], []]);
     const warnings = lines.filter((line) => line.level === 40);

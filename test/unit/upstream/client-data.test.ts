@@ -38,8 +38,10 @@ function slowly(chunks: readonly string[], delayMs: number): Readable {
 /** A message stream that delivers `chunks` and then fails, as a spool read error would. */
 function failing(chunks: readonly string[]): Readable {
   return Readable.from((async function* () {
-    for (const chunk of chunks) yield Buffer.from(chunk);
-    await sleep(20);
+    for (const chunk of chunks) {
+      yield Buffer.from(chunk);
+      await sleep(10);
+    }
     throw new Error('EIO: spool read failed');
   })());
 }

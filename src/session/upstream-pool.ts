@@ -1,0 +1,56 @@
+import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
+
+export type Connect = (options: UpstreamOptions) => Promise<UpstreamClient>;
+
+/**
+ * Upstream sessions kept open between clients. A client's session that ended cleanly (no
+ * transaction open, no refusal from the upstream) waits here for the next client instead of a
+ * QUIT, which spares that client a TCP connection, the banner, EHLO and STARTTLS. The next
+ * client's identity is passed on with a new XCLIENT, which Postfix allows between transactions
+ * and which resets its session to the greeting stage. An idle session is closed after
+ * `idleTimeout`, well before the upstream's own idle limit (Postfix: 300 s).
+ */
+export class UpstreamPool {
+  private readonly idle: { client: UpstreamClient; timer: NodeJS.Timeout }[] = [];
+  private closing = false;
+
+  constructor(
+    private readonly connect: Connect,
+    private readonly size: number,
+    private readonly idleTimeout: number,
+  ) {}
+
+  /** An idle session that is still open, or a new one. */
+  async acquire(options: UpstreamOptions): Promise<{ client: UpstreamClient; reused: boolean }> {
+    for (let entry = this.idle.pop(); entry; entry = this.idle.pop()) {
+      clearTimeout(entry.timer);
+      if (!entry.client.closed) return { client: entry.client, reused: true };
+    }
+    return { client: await this.connect(options), reused: false };
+  }
+
+  /** Takes back a session its client is done with; one not fit for another client is ended. */
+  async release(client: UpstreamClient, reusable: boolean): Promise<void> {
+    if (!reusable || this.closing || client.closed || this.idle.length >= this.size) return client.quit();
+    const entry = {
+      client,
+      timer: setTimeout(() => {
+        const index = this.idle.indexOf(entry);
+        if (index !== -1) this.idle.splice(index, 1);
+        void client.quit();
+      }, this.idleTimeout),
+    };
+    entry.timer.unref();
+    this.idle.push(entry);
+  }
+
+  /** Ends every idle session (shutdown). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const entries = this.idle.splice(0);
+    await Promise.all(entries.map((entry) => {
+      clearTimeout(entry.timer);
+      return entry.client.quit();
+    }));
+  }
+}
