@@ -41,6 +41,16 @@ export function setSuccessReply(session: SMTPServerSession, reply: SmtpReply): v
   successReplies.set(session, reply);
 }
 
+/**
+ * Replies written in the same tick leave in one write: a pipelining client's RCPT reply and
+ * the 354 that follows it at once, say. Each write is a system call, the proxy's main cost.
+ */
+function coalesce(socket: SMTPConnection['_socket']): void {
+  if (socket.writableCorked > 0 || socket.destroyed) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
+}
+
 let patched = false;
 
 function patchOnce(): void {
@@ -53,6 +63,7 @@ function patchOnce(): void {
     const settings = servers.get(this._server);
     if (!settings) return send.call(this, code, data, context);
     onReply(this, code, settings);
+    coalesce(this._socket);
     if (typeof context === 'string' && SUCCESS_CONTEXTS.has(context)) {
       const reply = successReplies.get(this.session);
       successReplies.delete(this.session);

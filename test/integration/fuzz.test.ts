@@ -29,6 +29,8 @@ const TIME_LIMIT = Number(process.env.FUZZ_TIME_LIMIT ?? 40_000);
 const REPLAY_PATH = process.env.FUZZ_PATH;
 /** Read until the server closes or this long passes without a byte from it. */
 const SILENCE = 1000;
+/** After a 354, how long silence lasts before the client gives up mid-DATA. */
+const PENDING_FINAL = 3000;
 const MiB = 1024 * 1024;
 const TAG_BASE = `fz${randomBytes(4).toString('hex')}`;
 
@@ -300,12 +302,17 @@ async function play(port: number, s: Script, tag: string): Promise<Transcript> {
     socket.write(bytes);
     await waitFor(150, 20);
   }
-  // Read on until the server closes, or SILENCE ms without a byte.
+  // Read on until the server closes, or SILENCE ms without a byte. Silence right after a 354
+  // may be a final reply still on its way (Postfix under load): giving up then would drop a
+  // message the upstream may already hold, so wait longer before dropping it mid-DATA.
   const hardStop = Date.now() + 15_000;
   while (!closedByServer && !socket.destroyed && Date.now() < hardStop) {
     const before = text.length;
     await waitFor(SILENCE, SILENCE);
-    if (text.length === before && !closedByServer) break;
+    if (text.length !== before || closedByServer) continue;
+    if (!/(?:^|\r\n)354[^\r\n]*\r\n$/.test(text)) break;
+    await waitFor(PENDING_FINAL, PENDING_FINAL);
+    if (text.length === before) break;
   }
   socket.destroy();
   const cut = text.lastIndexOf('\r\n');

@@ -154,6 +154,24 @@ describe('lockstep relay in front of a real Postfix', () => {
     }
   });
 
+  test('clients can use STARTTLS when tls is configured, and mail flows over it', async () => {
+    const secure = await startTestProxy({ upstream: { port: services.postfixPort }, tls: services.tls });
+    try {
+      const { address, tag } = taggedAddress();
+      const client = await SmtpTestClient.greeted(secure.port);
+      const before = await client.command('EHLO client.example.net');
+      assert.ok(before.lines.includes('STARTTLS'));
+      await client.startTls();
+      const after = await client.command('EHLO client.example.net');
+      assert.ok(!after.lines.includes('STARTTLS'), 'no STARTTLS offered inside TLS');
+      assert.equal((await client.send('sender@client.example.net', [address], message(tag))).final!.code, 250);
+      await client.quit();
+      assert.equal((await waitForDelivery('alice', tag)).length, 1);
+    } finally {
+      await secure.stop(1000);
+    }
+  });
+
   test('with upstream.xclient off, Postfix sees the proxy as the client', async () => {
     const noXclient = await startTestProxy({ upstream: { port: services.postfixPort, xclient: false } });
     try {
