@@ -320,7 +320,7 @@ async function play(port: number, s: Script, tag: string): Promise<Transcript> {
   return { lines: complete ? complete.split('\r\n') : [], leftover: text.slice(cut + 2), closedByServer };
 }
 
-const QUEUED = /^250 2\.0\.0 Ok: queued as [0-9A-Za-z]+$/;
+const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$/;
 
 /** The replies that answer the end of a message: the first reply after each 354. */
 function finalDataReplies(lines: readonly string[]): string[] {
@@ -371,21 +371,26 @@ function check(t: Transcript): string[] {
   return problems;
 }
 
-/** Messages in alice's Maildir for each tag (a delivered file names its tag in Delivered-To). */
-async function deliveredCounts(tags: readonly string[]): Promise<Map<string, number>> {
-  const counts = new Map(tags.map((tag) => [tag, 0]));
-  const wanted = new Map(tags.map((tag) => [`+${tag}@example.test`, tag]));
+/**
+ * Postfix queue ids of the messages in alice's Maildir, by tag (a delivered file names its tag
+ * in Delivered-To, and its queue id in the Received line Postfix's smtpd put on top). A queue
+ * id may show up more than once: Postfix delivers one copy per accepted RCPT when the same
+ * address comes with different DSN parameters (it does so without the proxy, too).
+ */
+async function deliveredIds(): Promise<Map<string, Set<string>>> {
+  const byTag = new Map<string, Set<string>>();
   for (const sub of ['new', 'cur']) {
     const dir = path.join(services.maildir, 'example.test', 'alice', sub);
     for (const file of await readdir(dir).catch(() => [] as string[])) {
-      const text = (await readFile(path.join(dir, file), 'latin1').catch(() => '')).toLowerCase();
-      if (!text.includes(TAG_BASE)) continue;
-      const match = /\+(fz[0-9a-f]{8}r\d+)@example\.test/.exec(text);
-      const tag = match && wanted.get(`+${match[1]}@example.test`);
-      if (tag) counts.set(tag, counts.get(tag)! + 1);
+      const text = await readFile(path.join(dir, file), 'latin1').catch(() => '');
+      const tag = /^Delivered-To: alice\+(fz[0-9a-f]{8}r\d+)@example\.test$/im.exec(text)?.[1]?.toLowerCase();
+      if (!tag?.startsWith(TAG_BASE)) continue;
+      const id = /\(Postfix\) with E?SMTPS?A? id ([0-9A-Za-z]+);/.exec(text)?.[1] ?? `(no queue id in ${file})`;
+      if (!byTag.has(tag)) byTag.set(tag, new Set());
+      byTag.get(tag)!.add(id);
     }
   }
-  return counts;
+  return byTag;
 }
 
 async function fdCount(pid: number): Promise<number> {
@@ -418,7 +423,8 @@ describe('protocol fuzzing of the proxy process (fast-check)', () => {
     let rssMax = start.rss;
 
     let run = 0;
-    const expected = new Map<string, number>();
+    /** Queue ids of the final 2xx replies each run saw, by the run's tag. */
+    const expected = new Map<string, Set<string>>();
     const scripts = new Map<string, Script>();
     const stats = { connections: 0, replies: 0, finals: 0, queued: 0, closedByServer: 0, byClass: { '2': 0, '3': 0, '4': 0, '5': 0 } as Record<string, number> };
 
@@ -429,12 +435,12 @@ describe('protocol fuzzing of the proxy process (fast-check)', () => {
       const transcript = await play(proxy.port, s, tag);
       const finals = finalDataReplies(transcript.lines);
       if (process.env.FUZZ_VERBOSE) console.log(`--- ${tag} ${fc.stringify(s).slice(0, 2000)}\n${transcript.lines.join('\n')}`);
-      expected.set(tag, finals.filter((f) => f.startsWith('2')).length);
+      expected.set(tag, new Set(finals.filter((f) => f.startsWith('2')).map((f) => QUEUED.exec(f)?.[1] ?? f)));
       stats.connections++;
       stats.replies += transcript.lines.filter((l) => l[3] !== '-').length;
       for (const l of transcript.lines) if (l[3] !== '-' && stats.byClass[l[0]!] !== undefined) stats.byClass[l[0]!]!++;
       stats.finals += finals.length;
-      stats.queued += expected.get(tag)!;
+      stats.queued += expected.get(tag)!.size;
       if (transcript.closedByServer) stats.closedByServer++;
       const problems = check(transcript);
       await new Promise((resolve) => setTimeout(resolve, 10)); // a crash shows as an exit a moment later
@@ -460,19 +466,20 @@ describe('protocol fuzzing of the proxy process (fast-check)', () => {
     }
     assert.ok(details.numRuns >= Math.min(RUNS, 20), `only ${details.numRuns} runs in the time limit`);
 
-    // Every 2xx final reply is one message in the mailbox of that run's tag, and nothing else is.
+    // Every 2xx final reply is a message in the mailbox of that run's tag, and nothing else is.
     const tags = [...expected.keys()];
+    const same = (a: ReadonlySet<string>, b: ReadonlySet<string>) => a.size === b.size && [...a].every((x) => b.has(x));
     const deadline = Date.now() + 30_000;
-    let counts = await deliveredCounts(tags);
-    while (tags.some((tag) => counts.get(tag)! < expected.get(tag)!) && Date.now() < deadline) {
+    let delivered = await deliveredIds();
+    while (tags.some((tag) => [...expected.get(tag)!].some((id) => !delivered.get(tag)?.has(id))) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      counts = await deliveredCounts(tags);
+      delivered = await deliveredIds();
     }
     await new Promise((resolve) => setTimeout(resolve, 1500)); // time for a delivery that should not happen
-    counts = await deliveredCounts(tags);
+    delivered = await deliveredIds();
     const mismatches = tags
-      .filter((tag) => counts.get(tag) !== expected.get(tag))
-      .map((tag) => `${tag}: ${counts.get(tag)} delivered, ${expected.get(tag)} final 2xx seen; script ${fc.stringify(scripts.get(tag))}`);
+      .filter((tag) => !same(delivered.get(tag) ?? new Set(), expected.get(tag)!))
+      .map((tag) => `${tag}: delivered queue ids [${[...(delivered.get(tag) ?? [])]}], final 2xx replies [${[...expected.get(tag)!]}]; script ${fc.stringify(scripts.get(tag))}`);
     assert.deepEqual(mismatches, [], `FUZZ_SEED=${SEED}`);
 
     const end = await proxy.memory();
