@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { SpooledMessage } from '../../src/spool/message.js';
 import { freePort } from '../helpers/sink.js';
+import { memoryMessage as inMemory } from '../helpers/memory-message.js';
 
 export { freePort };
 
@@ -133,17 +134,9 @@ export async function startHungServer(socketPath?: string): Promise<HungServer> 
   };
 }
 
-/** A SpooledMessage over a Buffer; each stream comes in chunks of `piece` bytes. */
+/** The conformance samples come in 16 KiB chunks, so truncation cuts between chunks too. */
 export function memoryMessage(bytes: Buffer | string, piece = 16 * 1024): SpooledMessage {
-  const data = Buffer.from(bytes);
-  return {
-    size: data.length,
-    createReadStream({ start = 0, end = data.length } = {}) {
-      const parts: Buffer[] = [];
-      for (let at = start; at < end; at += piece) parts.push(data.subarray(at, Math.min(at + piece, end)));
-      return Readable.from(parts);
-    },
-  };
+  return inMemory(bytes, piece);
 }
 
 /** A message whose every stream gives its first `given` bytes and then neither ends nor fails. */

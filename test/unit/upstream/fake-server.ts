@@ -193,14 +193,7 @@ export async function startFakeServer(script: (connection: FakeConnection) => Pr
   };
 }
 
-/** A port nothing listens on (bound and released, so nothing else took it a moment ago). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../../helpers/sink.js';
 
 /** A throwaway self-signed certificate for localhost and 127.0.0.1. */
 export function makeCertificate(): { key: string; cert: string } {
