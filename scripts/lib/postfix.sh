@@ -35,6 +35,10 @@ postfix_configure() {
     mkdir -p "$SSP_POSTFIX_MAILDIR/$PF_DOMAIN/$user/"{new,cur,tmp}
   done >"$PF_ETC/vmailbox"
   chown -R "$PF_VUID:$PF_VGID" "$SSP_POSTFIX_MAILDIR"
+  # Postfix's own refusals at the two DATA stages, for the fault tests: a sender refused at
+  # DATA, and a subject refused after the final dot.
+  printf 'refuse-at-data@client.example.net REJECT 5.7.1 Refused at DATA by the test Postfix\n' >"$PF_ETC/data_access"
+  printf '/^Subject: .*refuse-after-dot/ REJECT 5.7.1 Refused after the final dot by the test Postfix\n' >"$PF_ETC/header_checks"
   touch "$SSP_POSTFIX_LOG"
   ln -sfn queue/pid/master.pid "$PF_DIR/postfix.pid"
 }

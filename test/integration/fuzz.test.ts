@@ -385,7 +385,7 @@ async function deliveredIds(): Promise<Map<string, Set<string>>> {
       const text = await readFile(path.join(dir, file), 'latin1').catch(() => '');
       const tag = /^Delivered-To: alice\+(fz[0-9a-f]{8}r\d+)@example\.test$/im.exec(text)?.[1]?.toLowerCase();
       if (!tag?.startsWith(TAG_BASE)) continue;
-      const id = /\(Postfix\) with E?SMTPS?A? id ([0-9A-Za-z]+);/.exec(text)?.[1] ?? `(no queue id in ${file})`;
+      const id = /\(Postfix\) with \S+ id ([0-9A-Za-z]+)\b/.exec(text)?.[1] ?? `(no queue id in ${file})`;
       if (!byTag.has(tag)) byTag.set(tag, new Set());
       byTag.get(tag)!.add(id);
     }

@@ -63,6 +63,24 @@ describe('lockstep relay in front of a real Postfix', () => {
     assert.equal(reply.last, '554 5.7.1 <someone@elsewhere.test>: Relay access denied');
   });
 
+  test('Postfix refusing at DATA and after the final dot: its own 5xx reaches the client, nothing is delivered', async () => {
+    const { address, tag } = taggedAddress();
+    const client = await SmtpTestClient.afterEhlo(proxy.port);
+    const atData = await client.send('refuse-at-data@client.example.net', [address], message(tag));
+    const afterDot = await client.send('sender@client.example.net', [address], message(`${tag} refuse-after-dot`));
+    // Both refusals leave the session usable: the next message goes through.
+    const next = await client.send('sender@client.example.net', [address], message(`${tag}-ok`));
+    await client.quit();
+    // The proxy takes the message itself (its own 354) and sends DATA upstream only after
+    // scanning, so Postfix's refusal of DATA comes back as the reply to the message.
+    assert.equal(atData.final!.last, '554 5.7.1 <refuse-at-data@client.example.net>: Sender address rejected: Refused at DATA by the test Postfix');
+    assert.equal(afterDot.final!.last, '550 5.7.1 Refused after the final dot by the test Postfix');
+    assert.equal(next.final!.code, 250);
+    const delivered = await waitForDelivery('alice', tag);
+    assert.equal(delivered.length, 1);
+    assert.ok(delivered[0]!.includes(`Subject: ${tag}-ok`));
+  });
+
   test('several messages on one connection reuse one upstream session', async () => {
     const before = upstreamSessions;
     const { address, tag } = taggedAddress();

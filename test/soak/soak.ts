@@ -479,8 +479,9 @@ async function main(): Promise<number> {
     const idleClosed = new Map<string, number>();
     for (const s of idleSockets) if (s.closedWith !== undefined) bump(idleClosed, s.closedWith);
     for (const s of idleSockets) s.socket.destroy();
-    // Closing takes the proxy a moment (upstream QUITs): up to 15 s for the count to settle.
-    for (let i = 0; i < 30 && alive && (await fdCount(proxy.pid)) > start.fds; i++) await sleep(500);
+    // Upstream sessions wait in the pool for upstream.poolIdle (30 s) before their QUIT: up to
+    // 45 s for the count to settle.
+    for (let i = 0; i < 90 && alive && (await fdCount(proxy.pid)) > start.fds; i++) await sleep(500);
     const end = alive ? { ...(await proxy.memory()), fds: await fdCount(proxy.pid) } : undefined;
     const extraFds = alive ? [...(await fdTable(proxy.pid))].filter(([fd, target]) => startTable.get(fd) !== target) : [];
 
