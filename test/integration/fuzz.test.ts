@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,17 +10,21 @@ import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 
 /**
- * Protocol fuzzing of the client side (issue 5, item 2): fast-check writes a connection script
- * of valid, mutated and junk commands (pipelined or not), the proxy process in front of the real
- * Postfix answers, and every run checks that the process is up, that each connection got a reply
- * or was closed, that every reply line is well formed and every refusal carries an enhanced
- * status code of its class, and that every final DATA 2xx is Postfix's own "queued as". After
- * all runs: what Postfix delivered to each run's tag equals the 2xx final replies that run saw
- * (so nothing reached the upstream without a full transaction the client was told about), the
- * process's memory stayed bounded, and a normal transaction still works.
+ * Protocol fuzzing of the client side (issue 5, item 2). fast-check writes connection scripts of
+ * valid, mutated and junk commands, messages with smuggling look-alikes, over-long lines and
+ * binary junk, written pipelined or one group at a time; each run plays one to three of them at
+ * once against the proxy process in front of the real Postfix. Every run checks that the process
+ * is up, that each connection got a reply or was closed, that every reply line is well formed and
+ * every refusal carries an enhanced status code of its class, and that every 2xx to the end of a
+ * message is Postfix's own "queued as". After all runs: the Postfix queue ids delivered to each
+ * run's tag are exactly those of the 2xx final replies that run saw (nothing reached the upstream
+ * without a full transaction the client was told about), memory stayed bounded, and a normal
+ * transaction still works.
  *
- *   FUZZ_SEED=123 FUZZ_RUNS=1000 FUZZ_TIME_LIMIT=900000 npm test -- ...   (or node --import tsx --test)
- *   FUZZ_PATH="12:3:1" replays one counterexample together with its FUZZ_SEED.
+ *   FUZZ_SEED=123 FUZZ_RUNS=1000 FUZZ_TIME_LIMIT=1500000 \
+ *     scripts/with-services.sh node --import tsx --test test/integration/fuzz.test.ts
+ *   FUZZ_PATH="12:3:1" (with the same FUZZ_SEED) replays one counterexample, as printed.
+ *   FUZZ_VERBOSE=1 prints every script and its transcript.
  */
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : randomBytes(4).readInt32LE(0);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
@@ -184,6 +188,9 @@ const script: fc.Arbitrary<Script> = fc
     closer: fc.oneof({ weight: 6, arbitrary: fc.constant('quit' as const) }, { weight: 3, arbitrary: fc.constant('dot-quit' as const) }, fc.constant('silent' as const)),
   })
   .map(({ greet, segments, closer }) => ({ steps: [...(greet ? [greet] : []), ...segments.flat()], closer }));
+
+/** One run: usually one client, sometimes two or three at once. */
+const connections: fc.Arbitrary<Script[]> = fc.oneof({ weight: 3, arbitrary: script.map((one) => [one]) }, fc.array(script, { minLength: 2, maxLength: 3 }));
 
 function renderLine(text: string, mutation: Mutation | undefined): string {
   if (!mutation) return `${text}\r\n`;
@@ -379,18 +386,28 @@ function check(t: Transcript): string[] {
  */
 async function deliveredIds(): Promise<Map<string, Set<string>>> {
   const byTag = new Map<string, Set<string>>();
-  for (const sub of ['new', 'cur']) {
-    const dir = path.join(services.maildir, 'example.test', 'alice', sub);
-    for (const file of await readdir(dir).catch(() => [] as string[])) {
-      const text = await readFile(path.join(dir, file), 'latin1').catch(() => '');
-      const tag = /^Delivered-To: alice\+(fz[0-9a-f]{8}r\d+)@example\.test$/im.exec(text)?.[1]?.toLowerCase();
-      if (!tag?.startsWith(TAG_BASE)) continue;
-      const id = /\(Postfix\) with \S+ id ([0-9A-Za-z]+)\b/.exec(text)?.[1] ?? `(no queue id in ${file})`;
-      if (!byTag.has(tag)) byTag.set(tag, new Set());
-      byTag.get(tag)!.add(id);
-    }
+  for (const { tag, id } of await deliveredFiles()) {
+    if (!byTag.has(tag)) byTag.set(tag, new Set());
+    byTag.get(tag)!.add(id);
   }
   return byTag;
+}
+
+/** This test run's files in alice's Maildir, with their tag and Postfix queue id. */
+async function deliveredFiles(): Promise<{ file: string; tag: string; id: string }[]> {
+  const found: { file: string; tag: string; id: string }[] = [];
+  for (const sub of ['new', 'cur']) {
+    const dir = path.join(services.maildir, 'example.test', 'alice', sub);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const file = path.join(dir, name);
+      const text = await readFile(file, 'latin1').catch(() => '');
+      const tag = /^Delivered-To: alice\+(fz[0-9a-f]{8}r\d+)@example\.test$/im.exec(text)?.[1]?.toLowerCase();
+      if (!tag?.startsWith(TAG_BASE)) continue;
+      const id = /\(Postfix\) with \S+ id ([0-9A-Za-z]+)\b/.exec(text)?.[1] ?? `(no queue id in ${name})`;
+      found.push({ file, tag, id });
+    }
+  }
+  return found;
 }
 
 async function fdCount(pid: number): Promise<number> {
@@ -425,28 +442,34 @@ describe('protocol fuzzing of the proxy process (fast-check)', () => {
     let run = 0;
     /** Queue ids of the final 2xx replies each run saw, by the run's tag. */
     const expected = new Map<string, Set<string>>();
-    const scripts = new Map<string, Script>();
+    const scripts = new Map<string, Script[]>();
     const stats = { connections: 0, replies: 0, finals: 0, queued: 0, closedByServer: 0, byClass: { '2': 0, '3': 0, '4': 0, '5': 0 } as Record<string, number> };
 
-    const property = fc.asyncProperty(script, async (s) => {
-      assert.ok(alive(), 'the proxy process is running before the connection');
+    const property = fc.asyncProperty(connections, async (group) => {
+      assert.ok(alive(), 'the proxy process is running before the connections');
       const tag = `${TAG_BASE}r${++run}`;
-      scripts.set(tag, s);
-      const transcript = await play(proxy.port, s, tag);
-      const finals = finalDataReplies(transcript.lines);
-      if (process.env.FUZZ_VERBOSE) console.log(`--- ${tag} ${fc.stringify(s).slice(0, 2000)}\n${transcript.lines.join('\n')}`);
-      expected.set(tag, new Set(finals.filter((f) => f.startsWith('2')).map((f) => QUEUED.exec(f)?.[1] ?? f)));
-      stats.connections++;
-      stats.replies += transcript.lines.filter((l) => l[3] !== '-').length;
-      for (const l of transcript.lines) if (l[3] !== '-' && stats.byClass[l[0]!] !== undefined) stats.byClass[l[0]!]!++;
-      stats.finals += finals.length;
-      stats.queued += expected.get(tag)!.size;
-      if (transcript.closedByServer) stats.closedByServer++;
-      const problems = check(transcript);
+      scripts.set(tag, group);
+      // One to three clients at once, sharing the run's tag (and the proxy's upstream pool).
+      const transcripts = await Promise.all(group.map((s) => play(proxy.port, s, tag)));
+      const ids = new Set<string>();
+      const problems: string[] = [];
+      transcripts.forEach((transcript, i) => {
+        const finals = finalDataReplies(transcript.lines);
+        if (process.env.FUZZ_VERBOSE) console.log(`--- ${tag}/${i} ${fc.stringify(group[i]).slice(0, 2000)}\n${transcript.lines.join('\n')}`);
+        for (const f of finals) if (f.startsWith('2')) ids.add(QUEUED.exec(f)?.[1] ?? f);
+        stats.connections++;
+        stats.replies += transcript.lines.filter((l) => l[3] !== '-').length;
+        for (const l of transcript.lines) if (l[3] !== '-' && stats.byClass[l[0]!] !== undefined) stats.byClass[l[0]!]!++;
+        stats.finals += finals.length;
+        if (transcript.closedByServer) stats.closedByServer++;
+        problems.push(...check(transcript).map((p) => `connection ${i}: ${p}`));
+      });
+      expected.set(tag, ids);
+      stats.queued += ids.size;
       await new Promise((resolve) => setTimeout(resolve, 10)); // a crash shows as an exit a moment later
       if (!alive()) problems.push(`the proxy process exited (${proxy.child.exitCode ?? proxy.child.signalCode})`);
       rssMax = Math.max(rssMax, alive() ? (await proxy.memory()).rss : 0);
-      assert.deepEqual(problems, [], `tag ${tag}\n${transcript.lines.slice(0, 60).join('\n')}`);
+      assert.deepEqual(problems, [], `tag ${tag}\n${transcripts.map((t, i) => `connection ${i}:\n${t.lines.slice(0, 60).join('\n')}`).join('\n')}`);
     });
     const details = await fc.check(property, {
       seed: SEED,
@@ -481,6 +504,8 @@ describe('protocol fuzzing of the proxy process (fast-check)', () => {
       .filter((tag) => !same(delivered.get(tag) ?? new Set(), expected.get(tag)!))
       .map((tag) => `${tag}: delivered queue ids [${[...(delivered.get(tag) ?? [])]}], final 2xx replies [${[...expected.get(tag)!]}]; script ${fc.stringify(scripts.get(tag))}`);
     assert.deepEqual(mismatches, [], `FUZZ_SEED=${SEED}`);
+    // Checked: this run's deliveries leave the shared mailbox (other tests read all of it).
+    for (const { file } of await deliveredFiles()) await rm(file, { force: true });
 
     const end = await proxy.memory();
     const fdsEnd = await fdCount(proxy.pid);
