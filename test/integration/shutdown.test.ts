@@ -72,6 +72,16 @@ describe('shutdown and crashes of the proxy process', () => {
     }
   });
 
+  test('SIGTERM exits 0 even when nobody reads the logs any more (regression: a log flush retried EPIPE forever)', async () => {
+    const proxy = await startProxyProcess(config());
+    proxy.child.stdout!.destroy();
+    const started = Date.now();
+    const exited = await Promise.race([proxy.stop('SIGTERM'), new Promise((resolve) => setTimeout(() => resolve('hung'), 10_000))]);
+    if (exited === 'hung') await proxy.stop('SIGKILL');
+    assert.equal(exited, 0);
+    assert.ok(Date.now() - started < 10_000);
+  });
+
   test('with workers: 2, SIGTERM stops every worker and the primary exits 0', async () => {
     const proxy = await startProxyProcess(config({ workers: 2 }));
     const { address, tag } = taggedAddress();
