@@ -70,6 +70,9 @@ function patchOnce(): void {
       if (reply) return send.call(this, reply.code, formatReply(reply).slice(4), false);
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) return send.call(this, code, data, false);
+    // smtp-server takes LHLO for EHLO, whose replies carry no enhanced code (RFC 2034), even
+    // when it refuses LHLO as unknown on an SMTP listener: a refusal must carry one.
+    if (context === 'LHLO' && code >= 400) return send.call(this, code, data);
     return send.call(this, code, data, context);
   };
 

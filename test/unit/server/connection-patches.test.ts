@@ -152,6 +152,11 @@ describe('connection patches', { timeout: 20_000 }, () => {
       assert.equal(await wire.command('RCPT TO:<ok@example.org>'), '503 5.5.1 Error: need MAIL command');
       assert.match(await wire.command('NOOP'), /^250 2\.0\.0 /);
     });
+
+    test('LHLO refused on an SMTP listener carries an enhanced code too (regression, found by fuzzing)', async () => {
+      const wire = await ready(fast);
+      assert.match(await wire.command('LHLO x.example'), /^500 5\.\d{1,3}\.\d{1,3} /);
+    });
   });
 
   describe('an smtp-server that was not registered', () => {
