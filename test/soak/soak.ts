@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { services } from '../helpers/services.js';
 import { SmtpTestClient, type WireReply } from '../helpers/smtp-client.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { EICAR } from '../helpers/eicar.js';
 
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const MESSAGES = env('SOAK_MESSAGES', 20_000);
@@ -145,7 +146,6 @@ function normalMessage(to: string, tag: string): string {
   ].join('\r\n');
 }
 
-const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
 // ---------------------------------------------------------------------------------------------

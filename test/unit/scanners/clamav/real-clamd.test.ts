@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { clamavScanner, type ClamavOptions } from '../../../../scanners/clamav/index.js';
 import { memoryMessage } from './fakes.js';
+import { EICAR } from '../../../helpers/eicar.js';
 
 const port = process.env.SSP_CLAMD_PORT;
 const skip = port ? false : 'SSP_CLAMD_PORT is not set: no clamd to scan with';
-const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 const mail = (body: string) =>
   memoryMessage(`From: a@example.org\r\nTo: b@example.org\r\nSubject: test\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}\r\n`);
 
