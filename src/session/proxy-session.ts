@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
-import { UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
+import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
 import { outgoingMessage } from '../message/outgoing.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
@@ -123,8 +123,8 @@ export class ProxySession {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof UpstreamMissingExtensionError) {
-        this.deps.logger.info({ err: error, command }, 'client needs an extension the upstream lacks');
+      if (error instanceof UpstreamMissingExtensionError || error instanceof MessageRejectedError) {
+        this.deps.logger.info({ err: error, command }, 'refused');
       } else if (error instanceof UpstreamError) {
         this.deps.logger.warn({ err: error, command }, 'upstream failure');
         this.deps.link.drop();
