@@ -1,35 +1,13 @@
-import net, { type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { fakeServer as engine, type FakeServer } from '../../../helpers/fake-engine.js';
 
 export { memoryMessage } from '../../../helpers/memory-message.js';
 
-export interface FakeServer {
-  readonly port: number;
-  readonly sockets: Socket[];
-  close(): Promise<void>;
-}
+export type { FakeServer };
 
-/**
- * A loopback TCP server (or a unix socket server when `path` is given) running `handle` per
- * connection. Like spamd, it keeps its side open after the client's half-close.
- */
-export async function fakeServer(handle: (socket: Socket) => void, path?: string): Promise<FakeServer> {
-  const sockets: Socket[] = [];
-  const server: Server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {});
-    sockets.push(socket);
-    handle(socket);
-  });
-  await new Promise<void>((resolve) => (path ? server.listen(path, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address ? address.port : 0,
-    sockets,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+/** A fake engine that, like spamd, keeps its side open after the client's half-close. */
+export function fakeServer(handle: (socket: Socket) => void, path?: string): Promise<FakeServer> {
+  return engine(handle, path, { allowHalfOpen: true });
 }
 
 export interface SpamcRequest {
