@@ -11,6 +11,10 @@ SSP_SCRIPTS="$SSP_REPO/scripts"
 : "${SSP_RUN_DIR:=$SSP_REPO/.run}"
 : "${SSP_POSTFIX_PORT:=10025}"
 : "${SSP_SINK_PORT:=10026}"
+# The test Postfix's variant listeners (scripts/templates/postfix-master.cf).
+: "${SSP_POSTFIX_OPEN_PORT:=10027}"
+: "${SSP_POSTFIX_SHORT_TIMEOUT_PORT:=10028}"
+: "${SSP_POSTFIX_IPV6_PORT:=10029}"
 : "${SSP_CLAMD_PORT:=13310}"
 : "${SSP_SPAMD_PORT:=10783}"
 : "${SSP_SPAMD_CHILDREN:=2}"
@@ -25,7 +29,7 @@ if [[ ! $SSP_RUN_DIR =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
   exit 2
 fi
 SSP_RUN_DIR=${SSP_RUN_DIR%/}
-for _v in SSP_POSTFIX_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN; do
+for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN; do
   if [[ ! ${!_v} =~ ^[0-9]+$ ]]; then echo "$_v must be a number: '${!_v}'" >&2; exit 2; fi
 done
 unset _v

@@ -13,11 +13,19 @@ postfix_log()     { printf '%s\n' "$SSP_POSTFIX_LOG"; }
 postfix_timeout() { printf '20\n'; }
 # master(8) writes this itself; postfix/postfix.pid is a symlink to it.
 postfix_pid()     { pid_of "$PF_QUEUE/pid/master.pid" master; }
-postfix_ready()   { smtp_banner_ok "$SSP_POSTFIX_PORT"; }
+postfix_ready() {
+  local port
+  for port in "$SSP_POSTFIX_PORT" "$SSP_POSTFIX_OPEN_PORT" "$SSP_POSTFIX_SHORT_TIMEOUT_PORT" "$SSP_POSTFIX_IPV6_PORT"; do
+    smtp_banner_ok "$port" || return 1
+  done
+}
 
 postfix_configure() {
   # shellcheck disable=SC2034 # POSTFIX_LISTEN is read by render via ${!var}
-  local PF_VUID PF_VGID POSTFIX_LISTEN="127.0.0.1:$SSP_POSTFIX_PORT" user
+  local PF_VUID PF_VGID POSTFIX_LISTEN="127.0.0.1:$SSP_POSTFIX_PORT" user \
+    POSTFIX_OPEN_LISTEN="127.0.0.1:$SSP_POSTFIX_OPEN_PORT" \
+    POSTFIX_SHORT_TIMEOUT_LISTEN="127.0.0.1:$SSP_POSTFIX_SHORT_TIMEOUT_PORT" \
+    POSTFIX_IPV6_LISTEN="127.0.0.1:$SSP_POSTFIX_IPV6_PORT"
   PF_VUID=$(id -u postfix) PF_VGID=$(id -g postfix)
   mkdir -p "$PF_ETC" "$PF_QUEUE" "$SSP_POSTFIX_MAILDIR"
   # master.lock and the TLS caches live here, written by the postfix user.
@@ -27,7 +35,8 @@ postfix_configure() {
   render "$SSP_SCRIPTS/templates/postfix-main.cf" "$PF_ETC/main.cf" \
     PF_QUEUE PF_DATA PF_ETC PF_VUID PF_VGID SSP_RUN_DIR SSP_POSTFIX_LOG \
     SSP_POSTFIX_MAILDIR SSP_TLS_CERT SSP_TLS_KEY
-  render "$SSP_SCRIPTS/templates/postfix-master.cf" "$PF_ETC/master.cf" POSTFIX_LISTEN
+  render "$SSP_SCRIPTS/templates/postfix-master.cf" "$PF_ETC/master.cf" POSTFIX_LISTEN \
+    POSTFIX_OPEN_LISTEN POSTFIX_SHORT_TIMEOUT_LISTEN POSTFIX_IPV6_LISTEN
   # texthash: needs no postmap. A trailing slash means Maildir.
   for user in "${PF_USERS[@]}"; do
     printf '%s@%s %s/%s/\n' "$user" "$PF_DOMAIN" "$PF_DOMAIN" "$user"

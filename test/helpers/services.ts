@@ -16,6 +16,18 @@ export const services = {
   get postfixPort(): number {
     return Number(required('SSP_POSTFIX_PORT'));
   },
+  /** The test Postfix with its first-install defaults: XCLIENT for nobody, 127.0.0.0/8 may relay. */
+  get postfixOpenPort(): number {
+    return Number(required('SSP_POSTFIX_OPEN_PORT'));
+  },
+  /** The test Postfix with smtpd_timeout = 3s. */
+  get postfixShortTimeoutPort(): number {
+    return Number(required('SSP_POSTFIX_SHORT_TIMEOUT_PORT'));
+  },
+  /** The test Postfix with inet_protocols = all: it takes IPv6 addresses in XCLIENT. */
+  get postfixIpv6Port(): number {
+    return Number(required('SSP_POSTFIX_IPV6_PORT'));
+  },
   get sinkPort(): number {
     return Number(required('SSP_SINK_PORT'));
   },
