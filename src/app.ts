@@ -10,6 +10,7 @@ import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
 import { ProxySession } from './session/proxy-session.js';
 import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { UpstreamNotices } from './session/upstream-notices.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
 import { prepareSpoolDir } from './spool/spool.js';
@@ -84,6 +85,7 @@ function upstreamLinkSettings(config: Config): UpstreamLinkSettings {
   const { upstream, listen } = config;
   return {
     xclient: upstream.xclient,
+    notices: new UpstreamNotices(),
     options: {
       host: upstream.host,
       port: upstream.port,

@@ -72,6 +72,17 @@ export class UpstreamMissingExtensionError extends UpstreamError {
   }
 }
 
+/**
+ * The upstream does not let the proxy pass the client's identity (XCLIENT not offered to it)
+ * although upstream.xclient says it must: relaying anyway would make every client look like
+ * the proxy, which the upstream often trusts (Postfix's default mynetworks).
+ */
+export class UpstreamXclientMissingError extends UpstreamError {
+  constructor(message: string) {
+    super('SSP_ERR_UPSTREAM_NO_XCLIENT', message, replies.upstreamMisconfigured);
+  }
+}
+
 /** The message could not be stored (ENOSPC, EACCES, ...). */
 export class SpoolError extends ProxyError {
   constructor(message: string, options: { cause?: unknown; full?: boolean }) {

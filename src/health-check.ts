@@ -75,6 +75,12 @@ async function upstream(config: Config): Promise<string> {
     tls: { mode: 'off', rejectUnauthorized: false },
   });
   const text = `${client.banner.code} ${client.banner.text}`;
+  const noXclient = settings.xclient && !client.capabilities.xclientAttributes.has('ADDR');
+  const seenAs = client.localAddress ?? "the proxy's address";
   await client.quit();
-  return text;
+  // The proxy relays nothing then (SSP_ERR_UPSTREAM_NO_XCLIENT), so it is a failed check.
+  if (noXclient) {
+    throw new Error(`${text}, but no XCLIENT offered to ${seenAs}: add it to Postfix's smtpd_authorized_xclient_hosts, or set upstream.xclient: false`);
+  }
+  return settings.xclient ? `${text}; XCLIENT offered` : text;
 }

@@ -1,23 +1,33 @@
 import type { Logger } from 'pino';
-import { UpstreamClosedError, UpstreamRefusedError } from '../errors.js';
+import { UpstreamClosedError, UpstreamError, UpstreamRefusedError, UpstreamXclientMissingError } from '../errors.js';
 import { isPositive } from '../smtp/reply.js';
 import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { xclientAttributes, type ClientIdentity } from './client-identity.js';
+import type { UpstreamNotices } from './upstream-notices.js';
 import type { UpstreamPool } from './upstream-pool.js';
+import { withoutIpv6 } from './xclient-values.js';
 
 export interface UpstreamLinkSettings {
   readonly options: Omit<UpstreamOptions, 'signal'>;
+  /** Pass every client's identity with XCLIENT; an upstream that does not take it gets no mail. */
   readonly xclient: boolean;
+  /** Shared by every link of one proxy: set-up problems are logged once, not per client. */
+  readonly notices: UpstreamNotices;
 }
 
-let warnedNoXclient = false;
+/** How often the "XCLIENT not offered" error is repeated while it lasts. */
+const MISSING_XCLIENT_REPEAT = 60_000;
+
+type Introduction = { ok: true } | { ok: false; reason: 'not offered' } | { ok: false; reason: 'refused'; reply: SmtpReply };
 
 /**
  * One client's session with the upstream: taken from the pool (or opened) at the client's
  * first MAIL, never for connections that do not get that far; reused by the client's later
  * transactions with RSET between them; opened again if the upstream went away in between;
- * given back to the pool when the client leaves, unless something went wrong on it.
+ * given back to the pool when the client leaves, unless something went wrong on it or it
+ * cannot be handed to another client. It speaks for exactly one client at a time: what it
+ * carries over is ours (our TLS, our EHLO name before XCLIENT), never a client's.
  */
 export class UpstreamLink {
   private client: UpstreamClient | undefined;
@@ -80,41 +90,93 @@ export class UpstreamLink {
     this.inTransaction = false;
   }
 
-  /** The client left: the session goes back to the pool if fit for another client; never throws. */
+  /**
+   * The client left: the session goes back to the pool if fit for another client; never throws.
+   * With XCLIENT it is fit only while the upstream still offers XCLIENT on it (Postfix does
+   * when the client's address is one it authorizes too), since the next client must replace
+   * this one's identity before anything else.
+   */
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await this.pool.release(client, !this.inTransaction && !this.refused);
+    if (!client) return;
+    const handOver = !this.settings.xclient || client.capabilities.xclientAttributes.has('ADDR');
+    await this.pool.release(client, !this.inTransaction && !this.refused && handOver);
   }
 
+  /**
+   * A session for this client. With XCLIENT, a pooled session still speaks for its previous
+   * client until the upstream has taken this client's identity on it; if it does not (Postfix
+   * stops offering XCLIENT once the session's client is no longer the proxy, and refuses it),
+   * the session is closed and a fresh one opened, on which XCLIENT is a must.
+   */
   private async open(identity: ClientIdentity, signal: AbortSignal): Promise<UpstreamClient> {
-    const { client } = await this.pool.acquire({ ...this.settings.options, signal });
-    try {
-      if (this.settings.xclient) await this.passClient(client, identity);
-      return client;
-    } catch (error) {
+    const options = { ...this.settings.options, signal };
+    const { client, reused } = await this.pool.acquire(options);
+    if (!this.settings.xclient) return client;
+    if (reused) {
+      const outcome = await this.introduce(client, identity).catch((error: unknown) => {
+        if (error instanceof UpstreamError) return { ok: false, reason: 'failed' } as const;
+        client.destroy();
+        throw error;
+      });
+      if (outcome.ok) return client;
+      this.logger.debug({ reason: outcome.reason }, 'pooled upstream session did not take the new client\'s identity; opening a fresh one');
       client.destroy();
+    }
+    const fresh = reused ? await this.pool.open(options) : client;
+    try {
+      this.mustIntroduce(fresh, await this.introduce(fresh, identity));
+      return fresh;
+    } catch (error) {
+      fresh.destroy();
       throw error;
     }
   }
 
-  private async passClient(client: UpstreamClient, identity: ClientIdentity): Promise<void> {
-    if (client.capabilities.xclientAttributes.size === 0) {
-      if (!warnedNoXclient) {
-        warnedNoXclient = true;
-        this.logger.warn('upstream does not offer XCLIENT: it sees the proxy as the client (see README, "Relay permissions")');
-      }
-      return;
-    }
-    const attributes = await xclientAttributes(identity);
-    const reply = await client.xclient(attributes, identity.hostNameAppearsAs || this.settings.options.localName);
-    if (!isPositive(reply)) {
-      // Going on without XCLIENT would apply the upstream's rules to the proxy's address
-      // (often a trusted one), so fail closed and say how to fix it.
+  /** On a fresh session the upstream must take the client's identity, or no mail is relayed. */
+  private mustIntroduce(client: UpstreamClient, outcome: Introduction): void {
+    if (outcome.ok) return;
+    if (outcome.reason === 'refused') {
       throw new UpstreamRefusedError(
         'upstream refused XCLIENT: add the proxy to smtpd_authorized_xclient_hosts, or set upstream.xclient: false',
-        reply,
+        outcome.reply,
       );
     }
+    const { host, port } = this.settings.options;
+    const seenAs = client.localAddress ?? "the proxy's address";
+    const message = `upstream ${host}:${port} does not offer XCLIENT to this proxy, so every client would reach it as the proxy `
+      + `(${seenAs}), which it may trust: no mail is relayed. Add ${seenAs.includes(':') ? `[${seenAs}]` : seenAs} to `
+      + 'smtpd_authorized_xclient_hosts in Postfix\'s main.cf and run "postfix reload"; for an upstream without XCLIENT '
+      + '(Exchange), set upstream.xclient: false';
+    if (this.settings.notices.due('xclient missing', MISSING_XCLIENT_REPEAT)) this.logger.error(message);
+    throw new UpstreamXclientMissingError(message);
+  }
+
+  /**
+   * Hands the client's identity to the upstream. An upstream that refuses IPv6 addresses
+   * (Postfix with inet_protocols = ipv4) gets the client as an unknown address instead of the
+   * mail being deferred for good.
+   */
+  private async introduce(client: UpstreamClient, identity: ClientIdentity): Promise<Introduction> {
+    if (!client.capabilities.xclientAttributes.has('ADDR')) return { ok: false, reason: 'not offered' };
+    const { attributes, adjusted } = await xclientAttributes(identity);
+    if (adjusted.length > 0) this.logger.info({ adjusted }, `XCLIENT values changed to fit what the upstream accepts: ${adjusted.join('; ')}`);
+    const helo = attributes.HELO?.startsWith('[') ? this.settings.options.localName : attributes.HELO ?? this.settings.options.localName;
+    let reply = await client.xclient(attributes, helo);
+    const fallback = isPositive(reply) ? undefined : withoutIpv6(attributes);
+    if (fallback && reply.code >= 500) {
+      const refusal = reply;
+      reply = await client.xclient(fallback, helo);
+      if (isPositive(reply) && this.settings.notices.due('no ipv6 in xclient')) {
+        const { host, port } = this.settings.options;
+        this.logger.warn(
+          { upstreamReply: refusal },
+          `upstream ${host}:${port} takes no IPv6 address in XCLIENT: IPv6 clients are passed as ADDR=[UNAVAILABLE] `
+          + '(unknown to its access rules, trusted by none). Set inet_protocols = all in Postfix\'s main.cf to see their addresses',
+        );
+      }
+    }
+    return isPositive(reply) ? { ok: true } : { ok: false, reason: 'refused', reply };
   }
 }

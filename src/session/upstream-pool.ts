@@ -26,7 +26,12 @@ export class UpstreamPool {
       clearTimeout(entry.timer);
       if (!entry.client.closed) return { client: entry.client, reused: true };
     }
-    return { client: await this.connect(options), reused: false };
+    return { client: await this.open(options), reused: false };
+  }
+
+  /** A new session, never an idle one: for a client a reused session could not take. */
+  open(options: UpstreamOptions): Promise<UpstreamClient> {
+    return this.connect(options);
   }
 
   /** Takes back a session its client is done with; one not fit for another client is ended. */

@@ -20,6 +20,7 @@ export const replies = Object.freeze({
   upstreamRefused: reply(451, '4.3.2', 'Mail service not accepting messages, please try again later'),
   upstreamProtocol: reply(451, '4.5.0', 'Mail service protocol error, please try again later'),
   upstreamMissingExtension: reply(451, '4.3.3', 'Mail service does not support a requested extension, please try again later'),
+  upstreamMisconfigured: reply(451, '4.3.5', 'Mail service configuration error, please try again later'),
   messageTooBig: reply(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
   bareLineFeed: reply(550, '5.5.2', 'Message contains a bare CR or LF (RFC 5321 section 2.3.8)'),
   scanTempfail: reply(451, '4.7.1', 'Message could not be scanned, please try again later'),

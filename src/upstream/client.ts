@@ -81,6 +81,11 @@ export class UpstreamClient {
     return this.#secure;
   }
 
+  /** The address the upstream sees this session come from (what its XCLIENT access list must name). */
+  get localAddress(): string | undefined {
+    return this.#transport.localAddress;
+  }
+
   get closed(): boolean {
     return this.#transport.closed;
   }
@@ -123,7 +128,12 @@ export class UpstreamClient {
       let reply: RawReply | undefined;
       for (const line of lines) {
         reply = await this.#exchange(line);
-        if (!isSuccess(reply)) return toSmtpReply(reply);
+        if (!isSuccess(reply)) {
+          // After an earlier line's 220 the session is at its greeting again: greet, so the
+          // capabilities (XCLIENT among them) say what the caller may still do on it.
+          if (this.#capabilities.keywords.size === 0) await this.#greet(heloName);
+          return toSmtpReply(reply);
+        }
         // A 220 is a fresh greeting: the session starts over, what EHLO said no longer holds.
         if (reply.code === 220) this.#capabilities = Capabilities.none();
       }

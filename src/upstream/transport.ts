@@ -69,6 +69,11 @@ export class Transport {
     });
   }
 
+  /** Our end of the connection: the address the upstream sees as its client. */
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+
   get closed(): boolean {
     return this.#failure !== undefined;
   }

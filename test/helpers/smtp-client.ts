@@ -25,10 +25,14 @@ export class SmtpTestClient {
     this.listen(socket);
   }
 
-  /** `from`: the local address to connect from (127.0.0.2 is another client on loopback). */
+  /**
+   * `from`: the local address to connect from (127.0.0.2 is another client on loopback); from
+   * ::1 the client connects to [::1].
+   */
   static connect(port: number, from?: string): Promise<SmtpTestClient> {
+    const host = from && net.isIPv6(from) ? '::1' : '127.0.0.1';
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', ...(from ? { localAddress: from } : {}) }, () => resolve(new SmtpTestClient(socket)));
+      const socket = net.connect({ port, host, ...(from ? { localAddress: from } : {}) }, () => resolve(new SmtpTestClient(socket)));
       socket.once('error', reject);
     });
   }

@@ -66,6 +66,20 @@ describe('the smtp-scan-proxy command', () => {
     }
   });
 
+  test('--check fails the upstream line when XCLIENT is expected but not offered, and says what to add (issue 19)', async () => {
+    const proxy = await startProxyProcess({ upstream: { port: services.postfixOpenPort } });
+    try {
+      const file = await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixOpenPort } });
+      const result = await cli(['--check', '--config', file]);
+      assert.equal(result.code, 0, 'the listener answers');
+      assert.match(result.stdout, /^FAIL upstream 127\.0\.0\.1:\d+: 220 .*no XCLIENT offered to 127\.0\.0\.1: add it to Postfix's smtpd_authorized_xclient_hosts/m);
+      const withXclient = await cli(['--check', '--config', await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixPort } })]);
+      assert.match(withXclient.stdout, /^ok {3}upstream 127\.0\.0\.1:\d+: 220 .*; XCLIENT offered$/m);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test('--check exits 1 when nothing answers on the listen port', async () => {
     const file = await configFile({ listen: { port: await freePort() } });
     const result = await cli(['--check', '--config', file]);

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { UpstreamClosedError, UpstreamRefusedError, UpstreamUnavailableError } from '../../../src/errors.js';
+import { UpstreamClosedError, UpstreamRefusedError, UpstreamUnavailableError, UpstreamXclientMissingError } from '../../../src/errors.js';
 import type { SmtpReply } from '../../../src/smtp/reply.js';
 import type { ClientIdentity } from '../../../src/session/client-identity.js';
 import { UpstreamLink, type UpstreamLinkSettings } from '../../../src/session/upstream-link.js';
+import { UpstreamNotices } from '../../../src/session/upstream-notices.js';
 import { UpstreamPool, type Connect } from '../../../src/session/upstream-pool.js';
 import { Capabilities } from '../../../src/upstream/capabilities.js';
 import type { UpstreamClient, UpstreamOptions } from '../../../src/upstream/client.js';
@@ -62,6 +63,7 @@ const unpooled = (connect: Connect) => new UpstreamPool(connect, 0, 1000);
 
 const settings = (xclient = true): UpstreamLinkSettings => ({
   xclient,
+  notices: new UpstreamNotices(),
   options: {
     host: '192.0.2.25',
     port: 25,
@@ -195,7 +197,8 @@ describe('XCLIENT', () => {
     const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(client).connect));
     await link.begin(identity(false), signal);
     assert.equal(client.xclientArgs!.heloName, 'proxy.example.net');
-    assert.equal(client.xclientArgs!.attributes.HELO, undefined);
+    // Sent as unknown, never left out: left out, a pooled session would keep the last client's.
+    assert.equal(client.xclientArgs!.attributes.HELO, '[UNAVAILABLE]');
   });
 
   test('xclient: false sends no XCLIENT even when offered', async () => {
@@ -225,14 +228,21 @@ describe('XCLIENT', () => {
   });
 
   // The warning flag is per process, so this is the only test here whose upstream lacks XCLIENT.
-  test('not offered: the session is used as it is, with one warning per process', async () => {
+  test('not offered on a fresh session: fails closed with 451 4.3.5 and one error line that says what to add', async () => {
     const { logger, lines } = capturingLogger();
+    const sharedSettings = settings();
     const clients = [new FakeClient(WITHOUT_XCLIENT), new FakeClient(WITHOUT_XCLIENT)];
-    const links = clients.map((client) => new UpstreamLink(settings(), logger, unpooled(fakeConnect(client).connect)));
-    for (const [index, link] of links.entries()) assert.equal(await link.begin(identity(), signal), clients[index]);
-    assert.deepEqual(clients.map((client) => client.calls), [[], []]);
-    const warnings = lines.filter((line) => line.level === 40);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!.msg, /does not offer XCLIENT/);
+    const links = clients.map((client) => new UpstreamLink(sharedSettings, logger, unpooled(fakeConnect(client).connect)));
+    for (const link of links) {
+      await assert.rejects(link.begin(identity(), signal), (error: unknown) => {
+        assert.ok(error instanceof UpstreamXclientMissingError);
+        assert.deepEqual(error.reply, { code: 451, enhanced: '4.3.5', text: 'Mail service configuration error, please try again later' });
+        return true;
+      });
+    }
+    assert.deepEqual(clients.map((client) => client.calls), [['destroy'], ['destroy']]);
+    const errors = lines.filter((line) => line.level === 50);
+    assert.equal(errors.length, 1, 'said once, not per client');
+    assert.match(errors[0]!.msg, /does not offer XCLIENT.*smtpd_authorized_xclient_hosts.*upstream\.xclient: false/);
   });
 });

@@ -15,7 +15,7 @@ describe('XCLIENT', { timeout: 30_000 }, () => {
 
   test('sends only offered attributes, xtext-encoded; after the 220 greets again and refreshes capabilities', async (t) => {
     const server = await serve(t, (c) => c.play(`${WITH_XCLIENT}
-      C: XCLIENT NAME=client.example.org ADDR=192.0.2.1 HELO=weird+20helo+2Bname+3Dx PORT=4242
+      C: XCLIENT HELO=weird+20helo+2Bname+3Dx PORT=4242 NAME=client.example.org ADDR=192.0.2.1
       S: 220 mx.test ESMTP
       C: EHLO weird helo+name=x
       S: 250-mx.test
@@ -60,14 +60,14 @@ describe('XCLIENT', { timeout: 30_000 }, () => {
     await server.script();
   });
 
-  test('long attributes go in several XCLIENT commands, one EHLO at the end', async (t) => {
-    const name = `${'n'.repeat(250)}.example.org`;
-    const helo = 'h'.repeat(400);
+  test('long attributes go in several XCLIENT commands, NAME and ADDR in the last, one EHLO at the end', async (t) => {
+    const name = `${'n'.repeat(60)}.example.org`;
+    const helo = 'h'.repeat(450);
     const server = await serve(t, async (c) => {
       await c.play(`${WITH_XCLIENT}
-        C: XCLIENT NAME=${name} ADDR=192.0.2.1
-        S: 220 mx.test ESMTP
         C: XCLIENT HELO=${helo}
+        S: 220 mx.test ESMTP
+        C: XCLIENT NAME=${name} ADDR=192.0.2.1
         S: 220 mx.test ESMTP
         C: EHLO ${helo}
         S: 250 mx.test
@@ -76,6 +76,26 @@ describe('XCLIENT', { timeout: 30_000 }, () => {
     const client = await UpstreamClient.connect(clientOptions(server.port));
     assert.equal((await client.xclient({ NAME: name, ADDR: '192.0.2.1', HELO: helo }, helo)).code, 250);
     assert.equal(client.capabilities.keywords.size, 0);
+    await server.script();
+  });
+
+  test('a later command refused after an earlier 220: greets again so the capabilities are true, returns the refusal', async (t) => {
+    const helo = 'h'.repeat(480);
+    const server = await serve(t, async (c) => {
+      await c.play(`${WITH_XCLIENT}
+        C: XCLIENT HELO=${helo}
+        S: 220 mx.test ESMTP
+        C: XCLIENT ADDR=IPV6:2001:db8::1
+        S: 501 5.5.4 Bad ADDR syntax: IPV6:2001:db8::1
+        C: EHLO ${helo}
+        S: 250-mx.test
+        S: 250 XCLIENT NAME ADDR HELO PORT
+      `);
+    });
+    const client = await UpstreamClient.connect(clientOptions(server.port));
+    const reply = await client.xclient({ ADDR: 'IPV6:2001:db8::1', HELO: helo }, helo);
+    assert.equal(reply.code, 501);
+    assert.ok(client.capabilities.xclientAttributes.has('ADDR'));
     await server.script();
   });
 
