@@ -165,7 +165,8 @@ export class UpstreamLink {
     const helo = attributes.HELO?.startsWith('[') ? this.settings.options.localName : attributes.HELO ?? this.settings.options.localName;
     let reply = await client.xclient(attributes, helo);
     const fallback = isPositive(reply) ? undefined : withoutIpv6(attributes);
-    if (fallback && reply.code >= 500) {
+    // 501 is a syntax error in the command's values; an authorization refusal (550) is final.
+    if (fallback && reply.code === 501) {
       const refusal = reply;
       reply = await client.xclient(fallback, helo);
       if (isPositive(reply) && this.settings.notices.due('no ipv6 in xclient')) {

@@ -205,6 +205,8 @@ describe('lockstep relay in front of a real Postfix', () => {
   });
 
   test('a client that left cleanly hands its upstream session to the next, with that client\'s own XCLIENT', async () => {
+    // The clients come from 127.0.0.1, which the test Postfix authorizes for XCLIENT: only
+    // then does the upstream take the next client's identity on the same session.
     const pooled = await startTestProxy({ upstream: { port: services.postfixPort } }, { connect: counting });
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -21,8 +21,8 @@ class FakeClient {
   readonly calls: string[] = [];
   xclientArgs: { attributes: Record<string, string | undefined>; heloName: string } | undefined;
   constructor(
-    readonly capabilities: Capabilities,
-    private readonly replies: { rset?: SmtpReply | Error; xclient?: SmtpReply } = {},
+    public capabilities: Capabilities,
+    private readonly replies: { rset?: SmtpReply | Error; xclient?: SmtpReply | SmtpReply[]; afterXclient?: Capabilities } = {},
   ) {}
   async rset(): Promise<SmtpReply> {
     this.calls.push('RSET');
@@ -33,7 +33,10 @@ class FakeClient {
   async xclient(attributes: Record<string, string | undefined>, heloName: string): Promise<SmtpReply> {
     this.calls.push('XCLIENT');
     this.xclientArgs = { attributes, heloName };
-    return this.replies.xclient ?? { code: 250, text: 'mx.example.org' };
+    const planned = this.replies.xclient;
+    const reply = (Array.isArray(planned) ? planned.shift() : planned) ?? { code: 250, text: 'mx.example.org' };
+    if (reply.code < 400 && this.replies.afterXclient) this.capabilities = this.replies.afterXclient;
+    return reply;
   }
   async quit(): Promise<void> {
     this.calls.push('QUIT');
@@ -244,5 +247,71 @@ describe('XCLIENT', () => {
     const errors = lines.filter((line) => line.level === 50);
     assert.equal(errors.length, 1, 'said once, not per client');
     assert.match(errors[0]!.msg, /does not offer XCLIENT.*smtpd_authorized_xclient_hosts.*upstream\.xclient: false/);
+  });
+
+  describe('pooled sessions speak for one client at a time (issue 15)', () => {
+    const pooled = (connect: Connect) => new UpstreamPool(connect, 4, 10_000);
+    const v6 = (): ClientIdentity => ({ ...identity(), remoteAddress: '2001:db8::7', localAddress: '2001:db8::25' });
+
+    test('a session whose upstream stopped offering XCLIENT is not kept for the next client', async () => {
+      const first = new FakeClient(WITH_XCLIENT, { afterXclient: WITHOUT_XCLIENT });
+      const second = new FakeClient(WITH_XCLIENT);
+      const pool = pooled(fakeConnect(first, second).connect);
+      const link = new UpstreamLink(settings(), quiet, pool);
+      await link.begin(identity(), signal);
+      await link.close();
+      assert.deepEqual(first.calls, ['XCLIENT', 'QUIT']);
+      const next = new UpstreamLink(settings(), quiet, pool);
+      assert.equal(await next.begin(identity(), signal), second);
+    });
+
+    test('a session that still offers XCLIENT is handed on with the next client\'s own XCLIENT', async () => {
+      const client = new FakeClient(WITH_XCLIENT);
+      const pool = pooled(fakeConnect(client).connect);
+      const first = new UpstreamLink(settings(), quiet, pool);
+      await first.begin(identity('first.example.com'), signal);
+      await first.close();
+      const second = new UpstreamLink(settings(), quiet, pool);
+      assert.equal(await second.begin(identity('second.example.com'), signal), client);
+      assert.deepEqual(client.calls, ['XCLIENT', 'XCLIENT']);
+      assert.equal(client.xclientArgs!.attributes.HELO, 'second.example.com');
+    });
+
+    test('a reused session that refuses the next client\'s XCLIENT is closed and a fresh one opened', async () => {
+      const refusal = { code: 550, enhanced: '5.7.0', text: 'Error: insufficient authorization' };
+      const reused = new FakeClient(WITH_XCLIENT, { xclient: [{ code: 250, text: 'ok' }, refusal] });
+      const fresh = new FakeClient(WITH_XCLIENT);
+      const pool = pooled(fakeConnect(reused, fresh).connect);
+      const first = new UpstreamLink(settings(), quiet, pool);
+      await first.begin(identity(), signal);
+      await first.close();
+      const second = new UpstreamLink(settings(), quiet, pool);
+      assert.equal(await second.begin(identity(), signal), fresh);
+      assert.deepEqual(reused.calls, ['XCLIENT', 'XCLIENT', 'destroy']);
+      assert.deepEqual(fresh.calls, ['XCLIENT']);
+    });
+
+    test('an upstream that refuses IPv6 in XCLIENT gets the client as [UNAVAILABLE], said once', async () => {
+      const { logger, lines } = capturingLogger();
+      const badAddr = { code: 501, enhanced: '5.5.4', text: 'Bad ADDR syntax: IPV6:2001:db8::7' };
+      const shared = settings();
+      for (let round = 0; round < 2; round++) {
+        const client = new FakeClient(WITH_XCLIENT, { xclient: [badAddr] });
+        const link = new UpstreamLink(shared, logger, unpooled(fakeConnect(client).connect));
+        assert.equal(await link.begin(v6(), signal), client);
+        assert.deepEqual(client.calls, ['XCLIENT', 'XCLIENT']);
+        assert.equal(client.xclientArgs!.attributes.ADDR, '[UNAVAILABLE]');
+        assert.equal(client.xclientArgs!.attributes.DESTADDR, '[UNAVAILABLE]');
+      }
+      assert.equal(lines.filter((line) => /takes no IPv6 address/.test(line.msg)).length, 1);
+    });
+
+    test('an IPv6 client whose fallback is refused too fails closed', async () => {
+      const refusal = { code: 550, enhanced: '5.7.0', text: 'Error: insufficient authorization' };
+      const client = new FakeClient(WITH_XCLIENT, { xclient: [refusal, refusal] });
+      const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(client).connect));
+      await assert.rejects(link.begin(v6(), signal), UpstreamRefusedError);
+      assert.deepEqual(client.calls, ['XCLIENT', 'destroy']);
+    });
   });
 });
