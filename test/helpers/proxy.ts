@@ -5,6 +5,8 @@ import { pino } from 'pino';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { builtinScanners } from '../../src/scan/builtin.js';
+import type { Connect } from '../../src/session/upstream-pool.js';
+import { UpstreamClient } from '../../src/upstream/client.js';
 
 export interface TestProxy extends RunningProxy {
   readonly port: number;
@@ -41,5 +43,17 @@ export async function startTestProxy(raw: Record<string, unknown> = {}, options:
       await running.stop(timeout);
       await rm(spoolDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Opens upstream sessions as the proxy does, counting them: `opened()` tells how many so far. */
+export function countingConnect(): { connect: Connect; opened: () => number } {
+  let count = 0;
+  return {
+    connect: async (options) => {
+      count++;
+      return UpstreamClient.connect(options);
+    },
+    opened: () => count,
   };
 }

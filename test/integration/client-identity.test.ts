@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import type { Connect } from '../../src/session/upstream-pool.js';
-import { UpstreamClient } from '../../src/upstream/client.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerOf, nothingDelivered, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
@@ -62,11 +60,7 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('an upstream session speaks for exactly one client (pool on)', () => {
   let proxy: TestProxy;
-  let upstreamSessions = 0;
-  const counting: Connect = async (options) => {
-    upstreamSessions++;
-    return UpstreamClient.connect(options);
-  };
+  const { connect: counting, opened } = countingConnect();
 
   before(async () => {
     proxy = await startTestProxy({ upstream: { port: services.postfixPort, poolSize: 16 } }, { connect: counting });
@@ -97,9 +91,9 @@ describe('an upstream session speaks for exactly one client (pool on)', () => {
   test('the proxy\'s own address keeps XCLIENT on the upstream, so its sessions are still handed on', async () => {
     await deliverFrom(proxy.port, '127.0.0.1');
     await settle();
-    const before = upstreamSessions;
+    const before = opened();
     await deliverFrom(proxy.port, '127.0.0.1');
-    assert.equal(upstreamSessions, before, 'the pooled session was reused');
+    assert.equal(opened(), before, 'the pooled session was reused');
   });
 });
 

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Connect } from '../../src/session/upstream-pool.js';
-import { UpstreamClient } from '../../src/upstream/client.js';
 import { bodyOf, headerOf, nothingDelivered, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 
 const message = (tag: string, body = 'Hello from the relay test.\r\nSecond line.\r\n') =>
   `From: sender@client.example.net\r\nTo: alice@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@client.example.net>\r\n\r\n${body}`;
 
 describe('lockstep relay in front of a real Postfix', () => {
   let proxy: TestProxy;
-  let upstreamSessions = 0;
-  const counting: Connect = async (options) => {
-    upstreamSessions++;
-    return UpstreamClient.connect(options);
-  };
+  const { connect: counting, opened } = countingConnect();
 
   before(async () => {
     proxy = await startTestProxy({ upstream: { port: services.postfixPort } }, { connect: counting });
@@ -82,7 +76,7 @@ describe('lockstep relay in front of a real Postfix', () => {
   });
 
   test('several messages on one connection reuse one upstream session', async () => {
-    const before = upstreamSessions;
+    const before = opened();
     const { address, tag } = taggedAddress();
     const client = await SmtpTestClient.afterEhlo(proxy.port);
     for (let i = 0; i < 3; i++) {
@@ -95,7 +89,7 @@ describe('lockstep relay in front of a real Postfix', () => {
     const last = await client.send('sender@client.example.net', [address], message(`${tag}-3`));
     assert.equal(last.final!.code, 250);
     await client.quit();
-    assert.equal(upstreamSessions - before, 1);
+    assert.equal(opened() - before, 1);
     assert.equal((await waitForDelivery('alice', tag, 4)).length, 4);
   });
 
@@ -210,7 +204,7 @@ describe('lockstep relay in front of a real Postfix', () => {
     const pooled = await startTestProxy({ upstream: { port: services.postfixPort } }, { connect: counting });
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const before = upstreamSessions;
+      const before = opened();
       const received: string[] = [];
       for (const helo of ['first-client.example.net', 'second-client.example.net']) {
         const { address, tag } = taggedAddress();
@@ -220,7 +214,7 @@ describe('lockstep relay in front of a real Postfix', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
         received.push(headerOf((await waitForDelivery('alice', tag))[0]!, 'Received') ?? '');
       }
-      assert.equal(upstreamSessions - before, 1, 'one upstream session served both clients');
+      assert.equal(opened() - before, 1, 'one upstream session served both clients');
       assert.match(received[0]!, /^from first-client\.example\.net /);
       assert.match(received[1]!, /^from second-client\.example\.net /);
       // A session on which the upstream refused something is not handed on.
@@ -232,18 +226,18 @@ describe('lockstep relay in front of a real Postfix', () => {
       const after = await SmtpTestClient.afterEhlo(pooled.port);
       assert.equal((await after.command('MAIL FROM:<sender@client.example.net>')).code, 250);
       await after.quit();
-      assert.equal(upstreamSessions - before, 2);
+      assert.equal(opened() - before, 2);
     } finally {
       await pooled.stop(1000);
     }
   });
 
   test('a connection that never reaches MAIL never opens an upstream session', async () => {
-    const before = upstreamSessions;
+    const before = opened();
     const client = await SmtpTestClient.afterEhlo(proxy.port);
     assert.equal((await client.command('NOOP')).code, 250);
     await client.quit();
-    assert.equal(upstreamSessions, before);
+    assert.equal(opened(), before);
   });
 
   test('a scan stage that rejects gives its reply and Postfix receives nothing', async () => {
