@@ -23,7 +23,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY docker/config.yaml /etc/smtp-scan-proxy/config.yaml
-# The spool (messages over spool.memoryPerMessage) must be writable by the proxy's user.
+# The spool (messages over spool.memoryPerMessage) must be the proxy user's own, mode 700:
+# the proxy refuses any other at start-up.
 RUN install -d -o node -g node -m 700 /var/spool/smtp-scan-proxy
 USER node
 EXPOSE 2525

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
+import { prepareLocalSetup, removeLocalSetup } from './local-setup.js';
+import { dropPrivileges } from './privileges.js';
 import { Listener } from './server/listener.js';
 import { builtinScanners } from './scan/builtin.js';
 import { noScanning } from './scan/no-scanning.js';
@@ -13,7 +15,6 @@ import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link
 import { UpstreamNotices } from './session/upstream-notices.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
-import { prepareSpoolDir } from './spool/spool.js';
 import { UpstreamClient } from './upstream/client.js';
 import type { Capabilities } from './upstream/capabilities.js';
 
@@ -41,7 +42,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     ? undefined
     : ScanningStage.fromConfig(config, options.factories ?? builtinScanners, logger);
   const scanStage = options.scanStage ?? built ?? noScanning;
-  await prepareSpoolDir(config.spool.dir);
+  const local = await prepareLocalSetup(config, logger);
   const budget = new MemoryBudget(config.spool.memoryTotal);
   const connect = options.connect ?? ((upstreamOptions) => UpstreamClient.connect(upstreamOptions));
   const linkSettings = upstreamLinkSettings(config);
@@ -58,7 +59,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     config,
     (session, sessionLogger) =>
       new ProxySession({
-        settings: { spool: config.spool, bareLineFeed: config.limits.bareLineFeed },
+        settings: { spool: { ...config.spool, dir: local.spool.dir }, bareLineFeed: config.limits.bareLineFeed },
         link: new UpstreamLink(linkSettings, sessionLogger, pool),
         scanStage,
         budget,
@@ -67,7 +68,9 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     logger,
   );
   const address = await listener.listen();
-  logger.info({ listen: address, upstream: `${config.upstream.host}:${config.upstream.port}` }, 'smtp-scan-proxy listening');
+  // Still in the turn the bind completed in: no client byte has been read yet.
+  dropPrivileges(local.runAs, logger);
+  logger.info({ listen: address, upstream: `${config.upstream.host}:${config.upstream.port}`, spool: local.spool.dir }, 'smtp-scan-proxy listening');
   void probeUpstream(learningConnect, linkSettings, logger);
   const running = listener;
   return {
@@ -77,6 +80,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
       await running.drain(timeout);
       await pool.close();
       await built?.close();
+      await removeLocalSetup(local);
     },
   };
 }

@@ -7,6 +7,7 @@ import { perWorker } from './config/per-worker.js';
 import { ProxyError } from './errors.js';
 import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
+import { preparePrimary } from './local-setup.js';
 import { builtinScanners } from './scan/builtin.js';
 import { supervise } from './supervisor.js';
 
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
   }
   const logger = createLogger(config.log.level);
   if (config.workers > 1 && cluster.isPrimary) {
+    await preparePrimary(config, logger);
     logger.info({ workers: config.workers }, 'starting workers');
     return supervise(config.workers, logger);
   }

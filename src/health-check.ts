@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Config } from './config/load.js';
+import { checkLocalSetup } from './local-setup.js';
 import type { ScannerFactory } from './scan/registry.js';
 import { UpstreamClient } from './upstream/client.js';
 import { silentLogger } from './logger.js';
@@ -18,6 +19,8 @@ const TIMEOUT = 5000;
  * is reported, but the proxy handles that itself by answering 4xx.
  */
 export async function healthCheck(config: Config, factories: ReadonlyMap<string, ScannerFactory>): Promise<CheckLine[]> {
+  // A spool or key file the proxy's user could not trust or read stops the check (exit 78).
+  await checkLocalSetup(config);
   const lines = await Promise.all([
     probe(`listener ${config.listen.host}:${config.listen.port}`, () => banner(config)),
     probe(`upstream ${config.upstream.host}:${config.upstream.port}`, () => upstream(config)),

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import path from 'node:path';
 import { z } from 'zod';
 import { byteSize, duration } from './units.js';
 
@@ -8,6 +7,7 @@ import { byteSize, duration } from './units.js';
  * Public keys are only ever added, never renamed (README "Configuration").
  */
 const port = z.number().int().min(1).max(65535);
+const account = z.string().regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/, 'a user or group name, or a number');
 const hostname = z.string().min(1).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name or address');
 
 const listen = z
@@ -78,7 +78,11 @@ const limits = z
 
 const spool = z
   .strictObject({
-    dir: z.string().min(1).default(path.join(os.tmpdir(), 'smtp-scan-proxy')),
+    /**
+     * Default (src/spool/spool-dir.ts): /var/spool/smtp-scan-proxy when root or `user` runs the
+     * proxy, else a fresh private directory under the temp dir for each start.
+     */
+    dir: z.string().min(1).optional(),
     /** A message larger than this goes to a temp file. */
     memoryPerMessage: byteSize.default(1024 * 1024),
     /** All messages held in memory at once; beyond it new messages go to temp files. */
@@ -132,6 +136,12 @@ export const baseSchema = z.strictObject({
   plugins: z.array(z.string().min(1)).default([]),
   /** Each entry is validated against its type's schema by load.ts. */
   scanners: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
-});
+  /**
+   * Started as root: the account (and group; default: the user's own) the proxy switches to
+   * once its listeners are bound (src/privileges.ts). Names or numbers, as getent takes them.
+   */
+  user: account.optional(),
+  group: account.optional(),
+}).refine((config) => !config.group || config.user, { path: ['group'], message: 'needs user as well' });
 
 export type BaseConfig = z.output<typeof baseSchema>;

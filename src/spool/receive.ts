@@ -44,7 +44,6 @@ export async function receiveMessage(stream: Readable & { sizeExceeded?: boolean
   if (storing) {
     try {
       await spool.write(tail);
-      await spool.end();
     } catch (caught) {
       error = caught;
     }

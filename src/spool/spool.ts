@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, constants, mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { ConfigError, SpoolError } from '../errors.js';
+import { SpoolError } from '../errors.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { SpooledMessage } from './message.js';
 
@@ -13,14 +12,21 @@ export interface SpoolOptions {
   readonly budget: MemoryBudget;
 }
 
+/** Bytes read from a spool file at a time (what a file stream's highWaterMark was). */
+const READ_SIZE = 256 * 1024;
+
 /**
  * One message, written once and read by many: in memory up to a threshold (and while the shared
  * budget allows), then in a private temp file. Every reader gets its own stream.
+ *
+ * The temp file is unlinked as soon as it is created, and every reader reads from the handle it
+ * was written with: no reader ever opens the path, so nobody who can write to the spool
+ * directory can swap the content between the scan and the relay.
  */
 export class Spool implements SpooledMessage {
   private chunks: Buffer[] = [];
   private reserved = 0;
-  private file: { path: string; handle: FileHandle | undefined } | undefined;
+  private file: FileHandle | undefined;
   private readers = new Set<Readable>();
   private bytes = 0;
   private disposed = false;
@@ -31,9 +37,9 @@ export class Spool implements SpooledMessage {
     return this.bytes;
   }
 
-  /** The temp file's path while the message is on disk (for tests and logs). */
-  get filePath(): string | undefined {
-    return this.file?.path;
+  /** Whether the message went to a temp file (for tests and logs). */
+  get inFile(): boolean {
+    return this.file !== undefined;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -49,28 +55,20 @@ export class Spool implements SpooledMessage {
     this.bytes += chunk.length;
   }
 
-  /** Closes the writing side; readers may be created afterwards. */
-  async end(): Promise<void> {
-    const handle = this.file?.handle;
-    if (!handle) return;
-    this.file!.handle = undefined;
-    await handle.close();
-  }
-
   createReadStream(range: { start?: number; end?: number } = {}): Readable {
     if (this.disposed) throw new SpoolError('spool already disposed', {});
     const start = Math.max(0, range.start ?? 0);
     const end = Math.min(this.bytes, range.end ?? this.bytes);
     let stream: Readable;
     if (end <= start) stream = Readable.from([], { objectMode: false });
-    else if (this.file) stream = createReadStream(this.file.path, { start, end: end - 1, highWaterMark: 256 * 1024 });
+    else if (this.file) stream = Readable.from(readRange(this.file, start, end), { objectMode: false });
     else stream = Readable.from(sliceChunks(this.chunks, start, end), { objectMode: false });
     this.readers.add(stream);
     stream.once('close', () => this.readers.delete(stream));
     return stream;
   }
 
-  /** Frees memory and removes the temp file; open readers are destroyed. Never throws. */
+  /** Frees memory and closes the temp file; open readers are destroyed. Never throws. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
@@ -79,10 +77,8 @@ export class Spool implements SpooledMessage {
     this.chunks = [];
     this.options.budget.release(this.reserved);
     this.reserved = 0;
-    const file = this.file;
-    if (!file) return;
-    await file.handle?.close().catch(() => undefined);
-    await unlink(file.path).catch(() => undefined);
+    // A read under way keeps the handle open until it returns (FileHandle counts them).
+    await this.file?.close().catch(() => undefined);
   }
 
   private async moveToFile(): Promise<void> {
@@ -90,13 +86,19 @@ export class Spool implements SpooledMessage {
     const filePath = path.join(this.options.dir, name);
     let handle: FileHandle;
     try {
-      // 'wx': never follow or reuse a file someone else put there. The directory itself is
-      // made at start-up (prepareSpoolDir).
-      handle = await open(filePath, 'wx', 0o600);
+      // 'wx+': never follow or reuse a file someone else put there; read back through the same
+      // handle. The directory itself is checked at start-up (spool-dir.ts).
+      handle = await open(filePath, 'wx+', 0o600);
     } catch (error) {
       throw spoolError('cannot create spool file', error);
     }
-    this.file = { path: filePath, handle };
+    try {
+      await unlink(filePath);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw spoolError('cannot unlink spool file', error);
+    }
+    this.file = handle;
     const held = this.chunks;
     this.chunks = [];
     for (const chunk of held) await this.writeToFile(chunk);
@@ -108,7 +110,7 @@ export class Spool implements SpooledMessage {
     try {
       let offset = 0;
       while (offset < chunk.length) {
-        const { bytesWritten } = await this.file!.handle!.write(chunk, offset, chunk.length - offset);
+        const { bytesWritten } = await this.file!.write(chunk, offset, chunk.length - offset);
         offset += bytesWritten;
       }
     } catch (error) {
@@ -117,13 +119,18 @@ export class Spool implements SpooledMessage {
   }
 }
 
-/** Creates the spool directory at start-up and checks that it is writable. */
-export async function prepareSpoolDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await access(dir, constants.W_OK);
-  } catch (error) {
-    throw new ConfigError(`spool.dir: ${dir} is not a writable directory: ${(error as Error).message}`, { cause: error });
+/**
+ * Bytes [start, end) of the spool file by positional reads: readers of one handle never move a
+ * shared file position, so any number of them can run at once.
+ */
+async function* readRange(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let position = start; position < end; ) {
+    const length = Math.min(READ_SIZE, end - position);
+    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(length), 0, length, position);
+    // Nobody else has the file, so a short file is a fault: a truncated message must never go on.
+    if (bytesRead === 0) throw new SpoolError(`spool file ends at ${position} of ${end} bytes`, {});
+    yield buffer.subarray(0, bytesRead);
+    position += bytesRead;
   }
 }
 

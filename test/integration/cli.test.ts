@@ -1,48 +1,23 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { stringify } from 'yaml';
+import { runCli, writeConfig } from '../helpers/cli.js';
 import { freePort } from '../helpers/sink.js';
 import { services } from '../helpers/services.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
-
-/** Runs the CLI; resolves with its exit code and output whatever the code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), ...args], { cwd: root });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-async function configFile(config: Record<string, unknown>): Promise<string> {
-  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'ssp-cli-')), 'config.yaml');
-  await writeFile(file, stringify(config));
-  return file;
-}
-
 describe('the smtp-scan-proxy command', () => {
   test('an unknown key stops it with a message naming the key (exit 78)', async () => {
-    const file = await configFile({ listen: { port: 2525 }, limits: { maxMesageSize: 10 } });
-    const result = await cli(['--config', file]);
+    const file = await writeConfig({ listen: { port: 2525 }, limits: { maxMesageSize: 10 } });
+    const result = await runCli(['--config', file]);
     assert.equal(result.code, 78);
     assert.match(result.stderr, /limits\.maxMesageSize: unknown key/);
   });
 
   test('SMTP_SCAN_PROXY_CONFIG names the config file too', async () => {
-    const file = await configFile({ upstream: { port: 'twenty-five' } });
+    const file = await writeConfig({ upstream: { port: 'twenty-five' } });
     try {
       process.env.SMTP_SCAN_PROXY_CONFIG = file;
-      const result = await cli([]);
+      const result = await runCli([]);
       assert.equal(result.code, 78);
       assert.match(result.stderr, /upstream\.port: /);
     } finally {
@@ -54,8 +29,8 @@ describe('the smtp-scan-proxy command', () => {
     const scanners = [{ type: 'clamav', host: '127.0.0.1', port: services.clamdPort }, { type: 'spamassassin', host: '127.0.0.1', port: await freePort() }];
     const proxy = await startProxyProcess({ upstream: { port: services.postfixPort }, scanners });
     try {
-      const file = await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixPort }, scanners });
-      const result = await cli(['--check', '--config', file]);
+      const file = await writeConfig({ listen: { port: proxy.port }, upstream: { port: services.postfixPort }, scanners });
+      const result = await runCli(['--check', '--config', file]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /^ok {3}listener 127\.0\.0\.1:\d+: 220 /m);
       assert.match(result.stdout, /^ok {3}upstream 127\.0\.0\.1:\d+: 220 /m);
@@ -69,11 +44,11 @@ describe('the smtp-scan-proxy command', () => {
   test('--check fails the upstream line when XCLIENT is expected but not offered, and says what to add (issue 19)', async () => {
     const proxy = await startProxyProcess({ upstream: { port: services.postfixOpenPort } });
     try {
-      const file = await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixOpenPort } });
-      const result = await cli(['--check', '--config', file]);
+      const file = await writeConfig({ listen: { port: proxy.port }, upstream: { port: services.postfixOpenPort } });
+      const result = await runCli(['--check', '--config', file]);
       assert.equal(result.code, 0, 'the listener answers');
       assert.match(result.stdout, /^FAIL upstream 127\.0\.0\.1:\d+: 220 .*no XCLIENT offered to 127\.0\.0\.1: add it to Postfix's smtpd_authorized_xclient_hosts/m);
-      const withXclient = await cli(['--check', '--config', await configFile({ listen: { port: proxy.port }, upstream: { port: services.postfixPort } })]);
+      const withXclient = await runCli(['--check', '--config', await writeConfig({ listen: { port: proxy.port }, upstream: { port: services.postfixPort } })]);
       assert.match(withXclient.stdout, /^ok {3}upstream 127\.0\.0\.1:\d+: 220 .*; XCLIENT offered$/m);
     } finally {
       await proxy.stop();
@@ -81,8 +56,8 @@ describe('the smtp-scan-proxy command', () => {
   });
 
   test('--check exits 1 when nothing answers on the listen port', async () => {
-    const file = await configFile({ listen: { port: await freePort() } });
-    const result = await cli(['--check', '--config', file]);
+    const file = await writeConfig({ listen: { port: await freePort() } });
+    const result = await runCli(['--check', '--config', file]);
     assert.equal(result.code, 1);
     assert.match(result.stdout, /^FAIL listener /m);
   });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,7 +22,6 @@ describe('Spool', () => {
   async function spoolOf(parts: string[], memoryPerMessage: number, budget = new MemoryBudget(1 << 20)) {
     const spool = new Spool({ dir, memoryPerMessage, budget });
     for (const part of parts) await spool.write(Buffer.from(part));
-    await spool.end();
     return spool;
   }
 
@@ -31,7 +29,7 @@ describe('Spool', () => {
     test(`gives each reader its own full stream and ranges (${where})`, async () => {
       const spool = await spoolOf(['hello ', 'spool ', 'world'], threshold);
       assert.equal(spool.size, 17);
-      assert.equal(spool.filePath !== undefined, where === 'file');
+      assert.equal(spool.inFile, where === 'file');
       const [a, b] = await Promise.all([read(spool.createReadStream()), read(spool.createReadStream())]);
       assert.equal(a, 'hello spool world');
       assert.equal(b, a);
@@ -44,23 +42,42 @@ describe('Spool', () => {
   test('moves to a file when the shared budget is used up, and gives the budget back', async () => {
     const budget = new MemoryBudget(10);
     const first = await spoolOf(['12345678'], 1000, budget);
-    assert.equal(first.filePath, undefined);
+    assert.equal(first.inFile, false);
     assert.equal(budget.inUse, 8);
     const second = await spoolOf(['abcdef'], 1000, budget);
-    assert.notEqual(second.filePath, undefined);
+    assert.equal(second.inFile, true);
     await first.dispose();
     await second.dispose();
     assert.equal(budget.inUse, 0);
   });
 
-  test('dispose removes the temp file', async () => {
-    const spool = await spoolOf(['0123456789'], 2);
-    const file = spool.filePath!;
-    assert.ok(existsSync(file));
-    await spool.dispose();
-    assert.ok(!existsSync(file));
+  test('a message in a file has no name in the spool directory: readers read the handle it was written with', async () => {
+    const spool = await spoolOf(['0123456789', 'abcdef'], 2);
+    assert.equal(spool.inFile, true);
     assert.deepEqual(await readdir(dir), []);
+    const open = await openSpoolFiles();
+    assert.equal(open.length, 1, `one deleted file of ${dir} open: ${open.join(', ')}`);
+    const [whole, middle] = await Promise.all([read(spool.createReadStream()), read(spool.createReadStream({ start: 8, end: 12 }))]);
+    assert.equal(whole, '0123456789abcdef');
+    assert.equal(middle, '89ab');
+    await spool.dispose();
+    assert.deepEqual(await openSpoolFiles(), [], 'dispose closes the file');
   });
+
+  test('a reader still running when the spool is disposed of ends, and the file is closed', async () => {
+    const spool = await spoolOf(['x'.repeat(600 * 1024)], 2);
+    const stream = spool.createReadStream();
+    stream.once('data', () => void spool.dispose());
+    await assert.rejects(read(stream));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(await openSpoolFiles(), []);
+  });
+
+  /** This process's open files that were in the spool dir: `<dir>/msg-... (deleted)`. */
+  async function openSpoolFiles(): Promise<string[]> {
+    const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    return targets.filter((target) => target.startsWith(`${dir}/msg-`));
+  }
 
   test('an unwritable spool directory is a SpoolError with a 4xx reply', async () => {
     // A path below a regular file: unwritable even for root.
