@@ -9,6 +9,7 @@ import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
 import { preparePrimary } from './local-setup.js';
 import { builtinScanners } from './scan/builtin.js';
+import { stopSignal } from './stop-signal.js';
 import { supervise } from './supervisor.js';
 
 const USAGE = `Usage: smtp-scan-proxy [--config FILE] [--check]
@@ -40,25 +41,15 @@ async function main(): Promise<number> {
     return lines[0]!.ok ? 0 : 1;
   }
   const logger = createLogger(config.log.level);
+  // Before anything listens: a signal during start-up lets the start-up finish, then drains.
+  const stopRequested = stopSignal();
   if (config.workers > 1 && cluster.isPrimary) {
     await preparePrimary(config, logger);
     logger.info({ workers: config.workers }, 'starting workers');
-    return supervise(config.workers, logger);
+    return supervise(config.workers, logger, stopRequested);
   }
   const proxy = await startProxy(perWorker(config), { logger, factories });
-  await new Promise<void>((resolve) => {
-    // `on`, not `once`: a Ctrl-C reaches a worker twice (from the terminal and from the
-    // primary), and a second signal with no listener would kill it mid-drain.
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping: draining transactions in flight');
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  logger.info({ signal: await stopRequested }, 'stopping: draining transactions in flight');
   await proxy.stop();
   logger.info('stopped');
   return 0;

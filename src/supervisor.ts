@@ -7,10 +7,11 @@ const MAX_RESTARTS = 5;
 /**
  * The primary process of a multi-worker proxy: forks the workers, replaces one that dies
  * (clients of a dead worker saw a dropped connection and retry; nothing was accepted), and on
- * SIGTERM/SIGINT passes the signal on and exits 0 once every worker has drained. A worker that
- * keeps dying (5 times in 10 s) stops the whole proxy rather than loop.
+ * SIGTERM/SIGINT (`stopRequested`, listened for before the first fork) passes the signal on and
+ * exits 0 once every worker has drained. A worker that keeps dying (5 times in 10 s) stops the
+ * whole proxy rather than loop.
  */
-export function supervise(count: number, logger: Logger): Promise<number> {
+export function supervise(count: number, logger: Logger, stopRequested: Promise<NodeJS.Signals>): Promise<number> {
   let stopping = false;
   const restarts: number[] = [];
   const fork = () => cluster.fork();
@@ -40,7 +41,6 @@ export function supervise(count: number, logger: Logger): Promise<number> {
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
       finishIfDone();
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    void stopRequested.then(stop);
   });
 }

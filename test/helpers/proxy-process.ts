@@ -25,17 +25,7 @@ export interface ProxyProcess {
  * with a YAML config written from `config`: for tests of memory, signals and crashes.
  */
 export async function startProxyProcess(config: Record<string, unknown>): Promise<ProxyProcess> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-proc-'));
-  const spoolDir = path.join(dir, 'spool');
-  const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
-  // One process unless the test asks for workers: memory figures are read from this PID.
-  const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
-  const file = path.join(dir, 'config.yaml');
-  await writeFile(file, stringify(full));
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', file], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const { child, spoolDir } = await spawnProxyProcess(config);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -69,4 +59,20 @@ export async function startProxyProcess(config: Record<string, unknown>): Promis
       return { rss: kib('VmRSS'), peak: kib('VmHWM') };
     },
   };
+}
+
+/** Writes the YAML config and starts the CLI; the caller decides when the proxy counts as started. */
+export async function spawnProxyProcess(config: Record<string, unknown>): Promise<{ child: ChildProcess; spoolDir: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-proc-'));
+  const spoolDir = path.join(dir, 'spool');
+  const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
+  // One process unless the test asks for workers: memory figures are read from this PID.
+  const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
+  const file = path.join(dir, 'config.yaml');
+  await writeFile(file, stringify(full));
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', file], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return { child, spoolDir };
 }

@@ -28,6 +28,12 @@ export async function startSink(flags: string[] = []): Promise<Sink> {
   for (;;) {
     const ready = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
+      // A knock from an ephemeral port that happens to be `port` connects to itself and never hears a banner.
+      socket.once('connect', () => {
+        if (socket.localPort !== port) return;
+        socket.destroy();
+        resolve(false);
+      });
       socket.once('data', (chunk) => {
         socket.destroy();
         resolve(chunk.toString().startsWith('220'));
