@@ -56,7 +56,8 @@ async function relayAttempt(port: number, from: string): Promise<string> {
   return (result.final ?? result.data!).last;
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+// Time for the proxy to give the upstream session back after the client's QUIT.
+const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
 
 describe('an upstream session speaks for exactly one client (pool on)', () => {
   let proxy: TestProxy;
