@@ -10,7 +10,7 @@ import { noScanning } from './scan/no-scanning.js';
 import type { ScannerFactory } from './scan/registry.js';
 import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
-import { ProxySession } from './session/proxy-session.js';
+import { ProxySession, type SessionSettings } from './session/proxy-session.js';
 import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
 import { UpstreamNotices } from './session/upstream-notices.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
@@ -55,11 +55,16 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   };
 
   const pool = new UpstreamPool(learningConnect, config.upstream.poolSize, config.upstream.poolIdle);
+  const sessionSettings: SessionSettings = {
+    spool: { ...config.spool, dir: local.spool.dir },
+    bareLineFeed: config.limits.bareLineFeed,
+    upstreamKeepAlive: { interval: config.upstream.keepAlive, commandTimeout: config.upstream.commandTimeout },
+  };
   listener = new Listener(
     config,
     (session, sessionLogger) =>
       new ProxySession({
-        settings: { spool: { ...config.spool, dir: local.spool.dir }, bareLineFeed: config.limits.bareLineFeed },
+        settings: sessionSettings,
         link: new UpstreamLink(linkSettings, sessionLogger, pool),
         scanStage,
         budget,

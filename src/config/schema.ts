@@ -42,6 +42,11 @@ const upstream = z
     connectTimeout: duration.default(30_000),
     commandTimeout: duration.default(120_000),
     dataTimeout: duration.default(300_000),
+    /**
+     * NOOP to the upstream this often while a message arrives and is scanned, so the upstream
+     * does not drop the session as idle (Postfix smtpd_timeout and Exchange: 5 minutes); 0: never.
+     */
+    keepAlive: duration.default(60_000),
   })
   .prefault({});
 

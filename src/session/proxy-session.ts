@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
 import { outgoingMessage } from '../message/outgoing.js';
+import type { Decision } from '../policy/decision.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
@@ -10,11 +11,13 @@ import type { MemoryBudget } from '../spool/memory-budget.js';
 import { receiveMessage } from '../spool/receive.js';
 import { Spool } from '../spool/spool.js';
 import { mailCommand, rcptCommand } from './envelope-commands.js';
+import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 export interface SessionSettings {
   readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
   readonly bareLineFeed: 'normalize' | 'reject';
+  readonly upstreamKeepAlive: KeepAliveSettings;
 }
 
 export interface SessionDeps {
@@ -66,20 +69,12 @@ export class ProxySession {
       const { settings, budget, logger } = this.deps;
       const spool = new Spool({ ...settings.spool, budget });
       const started = performance.now();
+      // While the message arrives and is scanned, the upstream transaction sits idle and would time out.
+      const keepAlive = new UpstreamKeepAlive(() => this.deps.link.current(), settings.upstreamKeepAlive);
       try {
-        const received = await receiveMessage(stream, spool, { rejectBareLineBreaks: settings.bareLineFeed === 'reject' });
-        if (received.error) throw received.error;
-        if (received.sizeExceeded) return await this.refuse(replies.messageTooBig, 'message too big');
-        if (received.bareLineBreaks > 0 && settings.bareLineFeed === 'reject') {
-          return await this.refuse(replies.bareLineFeed, 'bare CR or LF');
-        }
-        const envelope = {
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
-          clientAddress: session.remoteAddress,
-        };
-        const decision = await this.deps.scanStage.run(spool, envelope, this.abort.signal);
+        const decision = await this.receiveAndScan(stream, session, spool).finally(() => keepAlive.stop());
         if (decision.action === 'reject') return await this.refuse(decision.reply, decision.reason);
+        keepAlive.throwIfFailed();
         const message = await outgoingMessage(spool, decision.headers);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
@@ -110,6 +105,21 @@ export class ProxySession {
     } else {
       await this.deps.link.close();
     }
+  }
+
+  /** The message received whole and scanned; our own refusals (size, bare LF) are rejects too. */
+  private async receiveAndScan(stream: Readable, session: SMTPServerSession, spool: Spool): Promise<Decision> {
+    const { bareLineFeed } = this.deps.settings;
+    const received = await receiveMessage(stream, spool, { rejectBareLineBreaks: bareLineFeed === 'reject' });
+    if (received.error) throw received.error;
+    if (received.sizeExceeded) return { action: 'reject', reply: replies.messageTooBig, reason: 'message too big' };
+    if (received.bareLineBreaks > 0 && bareLineFeed === 'reject') return { action: 'reject', reply: replies.bareLineFeed, reason: 'bare CR or LF' };
+    const envelope = {
+      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+      clientAddress: session.remoteAddress,
+    };
+    return this.deps.scanStage.run(spool, envelope, this.abort.signal);
   }
 
   private async refuse(reply: SmtpReply, reason: string): Promise<SmtpReply> {

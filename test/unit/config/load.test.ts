@@ -56,6 +56,7 @@ describe('built-in defaults', () => {
     assert.equal(config.upstream.connectTimeout, 30_000);
     assert.equal(config.upstream.commandTimeout, 120_000);
     assert.equal(config.upstream.dataTimeout, 300_000);
+    assert.equal(config.upstream.keepAlive, 60_000);
     assert.equal(config.tls, undefined);
     assert.deepEqual(config.scanners, []);
     assert.deepEqual(config.plugins, []);
