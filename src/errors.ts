@@ -39,7 +39,7 @@ export class UpstreamUnavailableError extends UpstreamError {
 }
 
 export class UpstreamRefusedError extends UpstreamError {
-  /** The upstream's own refusal (banner, EHLO or XCLIENT reply), for the logs. */
+  /** The upstream's own refusal (banner, EHLO, XCLIENT or keepalive NOOP reply), for the logs. */
   readonly upstreamReply: SmtpReply;
   constructor(message: string, upstreamReply: SmtpReply) {
     super('SSP_ERR_UPSTREAM_REFUSED', message, replies.upstreamRefused);
