@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const { config, factories } = await loadConfig(values.config, builtinScanners);
+  const { config, factories, file } = await loadConfig(values.config, builtinScanners);
   if (values.check) {
     const lines = await healthCheck(config, factories);
     for (const line of lines) console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}: ${line.detail}`);
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   // Before anything listens: a signal during start-up lets the start-up finish, then drains.
   const stopRequested = stopSignal();
   if (config.workers > 1 && cluster.isPrimary) {
-    await preparePrimary(config, logger);
+    await preparePrimary(config, logger, file);
     logger.info({ workers: config.workers }, 'starting workers');
     return supervise(config.workers, logger, stopRequested);
   }

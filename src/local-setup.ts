@@ -23,19 +23,23 @@ export async function prepareLocalSetup(config: Config, logger: Logger): Promise
   return { runAs, spool: await prepareSpoolDir(config.spool.dir, runAs) };
 }
 
-/** At stop: a spool directory made for this process alone goes with it (its files never had names for long). */
+/** At stop: a spool directory made for this process alone goes with it (empty: files are unlinked when made). */
 export async function removeLocalSetup(setup: LocalSetup): Promise<void> {
   if (setup.spool.temporary) await rmdir(setup.spool.dir).catch(() => undefined);
 }
 
 /**
  * The cluster primary: the checks before the first fork (a worker failing them would only be
- * restarted, again and again), and root dropped once the workers listen.
+ * restarted, again and again), and root dropped once the workers listen. A worker forked after
+ * that reads `configFile` as the proxy's user.
  */
-export async function preparePrimary(config: Config, logger: Logger): Promise<void> {
+export async function preparePrimary(config: Config, logger: Logger, configFile: string | undefined): Promise<void> {
   const runAs = runAsFor(config);
   warnIfRoot(runAs, logger);
   checkTlsFiles(config, runAs);
+  if (configFile && runAs.switching && !mayAccess(runAs, ['-r'], configFile)) {
+    throw new ConfigError(`config: ${configFile} cannot be read by ${runAs.name} (a worker that replaces a dead one reads it as that user)`);
+  }
   if (sharedSpoolDir(config.spool.dir, runAs)) await prepareSpoolDir(config.spool.dir, runAs);
   dropWhenWorkersListen(config.workers, runAs, logger);
 }

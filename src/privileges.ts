@@ -7,7 +7,7 @@ import { ConfigError } from './errors.js';
  * The user the proxy takes mail as. Started as root with `user` set, that is `user`, switched to
  * once the listeners are bound; otherwise whoever started it. Every file the proxy needs after
  * the switch (the spool, the TLS files) is checked for this user, not for root: a worker that
- * dies is replaced by a fork of the switched primary, which never was root.
+ * dies is replaced by a fork of the primary, which has dropped root by then.
  */
 export interface RunAs {
   readonly uid: number;
@@ -26,13 +26,19 @@ export function isRoot(): boolean {
   return uid() === 0;
 }
 
-/** Looks up `user` and `group` (getent, so NSS users work too); a name that is not found is a ConfigError naming its key. */
+/**
+ * Looks up `user` and `group` (getent, so NSS accounts work too); one not found is a ConfigError
+ * naming its key. Not started as root, the proxy cannot switch: it is whoever started it.
+ */
 export function runAsFor(config: { readonly user?: string | undefined; readonly group?: string | undefined }): RunAs {
-  if (!config.user) return { uid: uid(), gid: process.getgid!(), name: `uid ${uid()}`, serviceUser: false, switching: false };
+  const self: RunAs = { uid: uid(), gid: process.getgid!(), name: `uid ${uid()}`, serviceUser: false, switching: false };
+  if (!config.user) return self;
   const account = lookup('passwd', 'user', config.user);
   const target = Number(account[2]);
+  const name = `${config.user} (uid ${target})`;
   const gid = Number(config.group ? lookup('group', 'group', config.group)[2] : account[3]);
-  return { uid: target, gid, name: `${config.user} (uid ${target})`, serviceUser: uid() === target, switching: isRoot() && target !== 0 };
+  if (isRoot()) return { uid: target, gid, name, serviceUser: target === 0, switching: target !== 0 };
+  return target === uid() ? { ...self, name, serviceUser: true } : self;
 }
 
 function lookup(database: 'passwd' | 'group', key: 'user' | 'group', name: string): string[] {

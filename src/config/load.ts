@@ -40,6 +40,8 @@ export interface LoadedConfig {
   readonly config: Config;
   /** The built-in scanner types plus those the config's plugins added. */
   readonly factories: ReadonlyMap<string, ScannerFactory>;
+  /** The file read, if any: every worker reads it again. */
+  readonly file?: string;
 }
 
 export async function loadConfig(
@@ -63,7 +65,7 @@ export async function loadConfig(
   }
   const plugins = await loadPlugins(raw, path.dirname(path.resolve(source)), builtins);
   const factories = new Map([...builtins, ...plugins]);
-  return { config: parseConfig(raw, factories), factories };
+  return { config: parseConfig(raw, factories), factories, file: source };
 }
 
 /** Validates a config object; every problem is reported with the key that has it. */

@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 
@@ -24,4 +25,44 @@ export async function writeConfig(config: Record<string, unknown>): Promise<stri
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'ssp-cli-')), 'config.yaml');
   await writeFile(file, stringify(config));
   return file;
+}
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  /** Log lines (JSON) printed so far. */
+  readonly logs: Record<string, unknown>[];
+  /** The first "listening" line of the proxy (of its first worker). */
+  readonly listening: Promise<{ listen: { port: number }; spool: string }>;
+  /** Sends the signal (unless the process has exited) and resolves with the exit code or signal. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** The CLI as a long-running process, e.g. as another user (`options.uid`/`gid`). */
+export function spawnCli(configFile: string, options: SpawnOptions = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', configFile], {
+    cwd: root,
+    ...options,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const logs: Record<string, unknown>[] = [];
+  const listening = new Promise<{ listen: { port: number }; spool: string }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (entry.listen && entry.spool) resolve(entry as unknown as { listen: { port: number }; spool: string });
+    });
+    void exited.then((code) => reject(new Error(`exited (${code}) before listening: ${stderr}`)));
+  });
+  return {
+    child,
+    logs,
+    listening,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }

@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
-import { stringify } from 'yaml';
 import { clean } from '../../src/scan/verdict.js';
 import type { SpooledMessage } from '../../src/spool/message.js';
 import { fakeScanner } from '../conformance/fake-scanners.js';
-import { runCli, writeConfig } from '../helpers/cli.js';
+import { runCli, spawnCli, writeConfig } from '../helpers/cli.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { bodyOf, headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const NOBODY = 65534;
 const notRoot = process.getuid!() === 0 ? false : 'needs root (a directory owned by nobody; a proxy started as nobody)';
 
@@ -105,35 +101,17 @@ describe('a spool no other user can touch', () => {
   });
 
   test('started as another user without spool.dir, it makes a fresh private directory of its own, removed at stop', { skip: notRoot }, async () => {
-    const dir = await tempDir('ssp-as-nobody-');
-    await chmod(dir, 0o755);
-    const file = path.join(dir, 'config.yaml');
-    const config = {
+    const file = await writeConfig({
       workers: 1,
-      listen: { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false },
+      listen: { port: 0, hostname: 'proxy.example.test', reverseLookup: false },
       limits: { greetDelay: 0 },
       upstream: { port: services.postfixPort },
       spool: { memoryPerMessage: 1024 },
-    };
-    await writeFile(file, stringify(config));
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', file], {
-      cwd: root,
-      uid: NOBODY,
-      gid: NOBODY,
-      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    cleanup.push(async () => {
-      child.kill();
-      await exited;
-    });
-    const started = await new Promise<{ listen: { port: number }; spool: string }>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const entry = JSON.parse(line) as { listen?: { port: number }; spool?: string };
-        if (entry.listen && entry.spool) resolve(entry as { listen: { port: number }; spool: string });
-      });
-      void exited.then((code) => reject(new Error(`exited (${code}) before listening`)));
-    });
+    await chmod(path.dirname(file), 0o755);
+    const proxy = spawnCli(file, { uid: NOBODY, gid: NOBODY });
+    cleanup.push(() => proxy.stop('SIGKILL'));
+    const started = await proxy.listening;
     assert.match(started.spool, new RegExp(`^${os.tmpdir()}/smtp-scan-proxy-\\w{6}$`));
     const stats = await stat(started.spool);
     assert.equal(stats.uid, NOBODY);
@@ -145,8 +123,7 @@ describe('a spool no other user can touch', () => {
     await client.quit();
     assert.equal(result.final?.code, 250, result.final?.last);
     assert.equal((await waitForDelivery('alice', tag)).length, 1);
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await proxy.stop(), 0);
     await assert.rejects(stat(started.spool), { code: 'ENOENT' });
   });
 });
