@@ -9,17 +9,19 @@ const MAX_RESTARTS = 5;
  * (clients of a dead worker saw a dropped connection and retry; nothing was accepted), and on
  * SIGTERM/SIGINT (`stopRequested`, listened for before the first fork) passes the signal on and
  * exits 0 once every worker has drained. A worker that keeps dying (5 times in 10 s) stops the
- * whole proxy rather than loop.
+ * whole proxy (exit 1) rather than loop.
  */
 export function supervise(count: number, logger: Logger, stopRequested: Promise<NodeJS.Signals>): Promise<number> {
   let stopping = false;
+  // Giving up on dying workers is a failure: a service manager should see it and restart us.
+  let gaveUp = false;
   const restarts: number[] = [];
   const fork = () => cluster.fork();
   for (let i = 0; i < count; i++) fork();
 
   return new Promise((resolve) => {
     const finishIfDone = () => {
-      if (stopping && Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+      if (stopping && Object.keys(cluster.workers ?? {}).length === 0) resolve(gaveUp ? 1 : 0);
     };
     cluster.on('exit', (worker: Worker, code, signal) => {
       if (stopping) return finishIfDone();
@@ -29,6 +31,7 @@ export function supervise(count: number, logger: Logger, stopRequested: Promise<
       logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting a new one');
       if (restarts.length > MAX_RESTARTS) {
         logger.fatal('workers keep dying; stopping');
+        gaveUp = true;
         stop('SIGTERM');
         return;
       }
