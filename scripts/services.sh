@@ -162,8 +162,7 @@ case $COMMAND in
   -h | --help | help) usage ;;
 esac
 
-mkdir -p "$SSP_RUN_DIR"
-chmod 755 "$SSP_RUN_DIR"
+ensure_run_dir
 if [[ $COMMAND == start || $COMMAND == stop || $COMMAND == restart ]]; then
   # One start/stop at a time: concurrent test runs share the run directory.
   exec 9>"$SSP_RUN_DIR/.services.lock"

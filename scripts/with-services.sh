@@ -3,6 +3,7 @@
 # Installs what is missing, starts the services that are not running, runs CMD
 # with the SSP_* variables exported, then stops what it started. Exits with CMD's
 # status. `npm test` runs the test suite through this.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 HERE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -11,7 +12,10 @@ SERVICES="$HERE/services.sh"
 
 env_lines=$("$SERVICES" env)
 eval "$env_lines"
-mkdir -p "$SSP_RUN_DIR"
+# The same checks services.sh makes before the lock file goes in (the run dir may be in /tmp).
+# shellcheck source=lib/common.sh
+source "$HERE/lib/common.sh"
+ensure_run_dir
 
 # Several test runs may share one checkout (and so one run directory). Each holds
 # a shared lock on fd 8 while it runs; only the last one out stops the services

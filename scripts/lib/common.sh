@@ -8,7 +8,29 @@ case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 SSP_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 SSP_SCRIPTS="$SSP_REPO/scripts"
 
-: "${SSP_RUN_DIR:=$SSP_REPO/.run}"
+# Can every user traverse the directories down to $1? Read from the mode bits alone, so the
+# answer is the same whoever asks (setpriv needs root) and before the daemons' users exist.
+world_searchable() {
+  local dir=$1 dirs=() mode
+  while :; do
+    dirs+=("$dir")
+    [[ $dir == / ]] && break
+    dir=$(dirname -- "$dir")
+  done
+  for mode in $(stat -c %a -- "${dirs[@]}" 2>/dev/null || echo 0); do
+    ((8#$mode & 1)) || return 1
+  done
+}
+
+# The run directory. The daemons drop privileges (postfix, nobody for spamd, clamav) and must
+# traverse every parent of it, so a checkout they cannot reach (say under /root, mode 700)
+# keeps it in /tmp instead, one per checkout; a reachable checkout keeps its .run as before.
+# Not $TMPDIR: that is often private to the user (libpam-tmpdir's /tmp/user/0), or differs
+# between two calls, and every call must find the same directory.
+SSP_RUN_DIR_TMP=/tmp/smtp-scan-proxy-run-$(printf '%s' "$SSP_REPO" | sha256sum | cut -c1-12)
+if [[ -z ${SSP_RUN_DIR:-} ]]; then
+  if world_searchable "$SSP_REPO"; then SSP_RUN_DIR=$SSP_REPO/.run; else SSP_RUN_DIR=$SSP_RUN_DIR_TMP; fi
+fi
 : "${SSP_POSTFIX_PORT:=10025}"
 : "${SSP_SINK_PORT:=10026}"
 # The test Postfix's variant listeners (scripts/templates/postfix-master.cf).
@@ -144,6 +166,29 @@ check_reachable() {
   if ! setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups test -x "$path" 2>/dev/null; then
     die "user '$user' cannot reach $path; pick an SSP_RUN_DIR whose parent directories are world-searchable (e.g. under /tmp)"
   fi
+}
+
+# Makes the run directory. In a directory anyone may write to (/tmp) the name, predictable for
+# the default one, may have been taken first by another local user: there it is made without
+# -p and used only if it is a real directory (not a symlink) owned by us that no one else may
+# write to. In a sticky /tmp nobody else can rename or replace it after that check.
+ensure_run_dir() {
+  local parent mode owner
+  parent=$(dirname -- "$SSP_RUN_DIR")
+  mode=$(stat -c %a -- "$parent" 2>/dev/null || echo 0)
+  if ! ((8#$mode & 8#002)); then
+    mkdir -p -- "$SSP_RUN_DIR"
+    chmod 755 -- "$SSP_RUN_DIR"
+    return 0
+  fi
+  mkdir -m 755 -- "$SSP_RUN_DIR" 2>/dev/null || true
+  [[ ! -L $SSP_RUN_DIR ]] || die "$SSP_RUN_DIR is a symlink; remove it or set SSP_RUN_DIR"
+  [[ -d $SSP_RUN_DIR ]] || die "$SSP_RUN_DIR is not a directory; remove it or set SSP_RUN_DIR"
+  read -r owner mode < <(stat -c '%u %a' -- "$SSP_RUN_DIR")
+  ((owner == EUID)) || die "$SSP_RUN_DIR is owned by uid $owner, not by us (uid $EUID); remove it or set SSP_RUN_DIR"
+  ((!(8#$mode & 8#022))) || die "$SSP_RUN_DIR may be written by group or others (mode $mode); remove it or set SSP_RUN_DIR"
+  # Ours, so this is safe; a directory from mktemp -d (mode 700) would keep the daemons out.
+  chmod 755 -- "$SSP_RUN_DIR"
 }
 
 ensure_tls_cert() {
