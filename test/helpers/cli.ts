@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,18 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
     const failed = error as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
+}
+
+/**
+ * A skip reason when user `uid` cannot read the proxy's code in this checkout (a clone under
+ * /root, mode 700): a proxy that runs as that user from the start, or a worker it forks after
+ * dropping root, could not load it. False when it can, or when we are not root (cannot ask).
+ */
+export function checkoutUnreadableBy(uid: number): string | false {
+  if (process.getuid!() !== 0) return false;
+  const cli = path.join(root, 'src/cli.ts');
+  const result = spawnSync('test', ['-r', cli], { uid, gid: uid, stdio: 'ignore' });
+  return result.status === 0 ? false : `uid ${uid} cannot read ${cli} (the checkout is not reachable by that user)`;
 }
 
 /** A YAML config file in a fresh directory; returns its path. */

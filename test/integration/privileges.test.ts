@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
-import { runCli, spawnCli, writeConfig } from '../helpers/cli.js';
+import { checkoutUnreadableBy, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
 
 const NOBODY = 65534;
 const notRoot = process.getuid!() === 0 ? false : 'needs root: the proxy is started as root and drops to nobody';
@@ -42,7 +42,7 @@ describe('started as root', { skip: notRoot }, () => {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   });
 
-  test('with user: nobody, the primary and its workers run as nobody once they listen, mail reaches Postfix, and a dead worker is replaced', async () => {
+  test('with user: nobody, the primary and its workers run as nobody once they listen, mail reaches Postfix, and a dead worker is replaced', async (t) => {
     const spool = await mkdtemp(path.join(os.tmpdir(), 'ssp-nobody-spool-'));
     await chown(spool, NOBODY, NOBODY);
     cleanup.push(() => rm(spool, { recursive: true, force: true }));
@@ -88,6 +88,14 @@ describe('started as root', { skip: notRoot }, () => {
     assert.equal(delivered.length, 2);
     assert.ok(delivered.every((message) => message.includes(body.replace(/\r\n/g, '\n'))));
 
+    // A replacement forked as nobody loads the proxy's code as nobody: not from a checkout
+    // nobody cannot reach (a clone under /root), so that part is skipped there.
+    const unreadable = checkoutUnreadableBy(NOBODY);
+    if (unreadable) {
+      t.skip(`the dead-worker part: ${unreadable}`);
+      assert.equal(await proxy.stop(), 0);
+      return;
+    }
     // Its replacement is forked by the dropped primary: nobody from the start, checks passed.
     process.kill(workers[0]!, 'SIGKILL');
     await eventually(async () => {

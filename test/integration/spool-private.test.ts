@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { clean } from '../../src/scan/verdict.js';
 import type { SpooledMessage } from '../../src/spool/message.js';
 import { fakeScanner } from '../conformance/fake-scanners.js';
-import { runCli, spawnCli, writeConfig } from '../helpers/cli.js';
+import { checkoutUnreadableBy, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { bodyOf, headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
@@ -100,7 +100,7 @@ describe('a spool no other user can touch', () => {
     assert.deepEqual(await openFilesFrom(spoolDir), [], 'closed once relayed');
   });
 
-  test('started as another user without spool.dir, it makes a fresh private directory of its own, removed at stop', { skip: notRoot }, async () => {
+  test('started as another user without spool.dir, it makes a fresh private directory of its own, removed at stop', { skip: notRoot || checkoutUnreadableBy(NOBODY) }, async () => {
     const file = await writeConfig({
       workers: 1,
       listen: { port: 0, hostname: 'proxy.example.test', reverseLookup: false },
