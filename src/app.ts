@@ -11,7 +11,7 @@ import type { ScannerFactory } from './scan/registry.js';
 import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
 import { ProxySession, type SessionSettings } from './session/proxy-session.js';
-import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { MISSING_XCLIENT_REPEAT, missingXclient, UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
 import { UpstreamNotices } from './session/upstream-notices.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
@@ -115,6 +115,9 @@ function upstreamLinkSettings(config: Config): UpstreamLinkSettings {
 async function probeUpstream(connect: Connect, settings: UpstreamLinkSettings, logger: Logger): Promise<void> {
   try {
     const client = await connect({ ...settings.options });
+    // Said at start-up, not only at the first client's MAIL, so the admin sees it at once.
+    const missing = missingXclient(settings, client);
+    if (missing && settings.notices.due('xclient missing', MISSING_XCLIENT_REPEAT)) logger.error(missing);
     await client.quit();
   } catch (error) {
     logger.warn({ err: error }, 'upstream not reachable at start-up; clients get 4xx until it is');

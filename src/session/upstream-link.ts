@@ -17,7 +17,25 @@ export interface UpstreamLinkSettings {
 }
 
 /** How often the "XCLIENT not offered" error is repeated while it lasts. */
-const MISSING_XCLIENT_REPEAT = 60_000;
+export const MISSING_XCLIENT_REPEAT = 60_000;
+
+/**
+ * Whether a session can carry a client's identity: XCLIENT offered with ADDR. When XCLIENT is
+ * required and it cannot, the line for the log that says what to change (undefined otherwise).
+ */
+export function missingXclient(settings: UpstreamLinkSettings, client: UpstreamClient): string | undefined {
+  if (!settings.xclient || client.capabilities.xclientAttributes.has('ADDR')) return undefined;
+  return missingXclientMessage(settings, client);
+}
+
+function missingXclientMessage(settings: UpstreamLinkSettings, client: UpstreamClient): string {
+  const { host, port } = settings.options;
+  const seenAs = client.localAddress ?? "the proxy's address";
+  return `upstream ${host}:${port} does not offer XCLIENT to this proxy, so every client would reach it as the proxy `
+    + `(${seenAs}), which it may trust: no mail is relayed. Add ${seenAs.includes(':') ? `[${seenAs}]` : seenAs} to `
+    + 'smtpd_authorized_xclient_hosts in Postfix\'s main.cf and run "postfix reload"; for an upstream without XCLIENT '
+    + '(Exchange), set upstream.xclient: false';
+}
 
 type Introduction = { ok: true } | { ok: false; reason: 'not offered' } | { ok: false; reason: 'refused'; reply: SmtpReply };
 
@@ -143,12 +161,7 @@ export class UpstreamLink {
         outcome.reply,
       );
     }
-    const { host, port } = this.settings.options;
-    const seenAs = client.localAddress ?? "the proxy's address";
-    const message = `upstream ${host}:${port} does not offer XCLIENT to this proxy, so every client would reach it as the proxy `
-      + `(${seenAs}), which it may trust: no mail is relayed. Add ${seenAs.includes(':') ? `[${seenAs}]` : seenAs} to `
-      + 'smtpd_authorized_xclient_hosts in Postfix\'s main.cf and run "postfix reload"; for an upstream without XCLIENT '
-      + '(Exchange), set upstream.xclient: false';
+    const message = missingXclientMessage(this.settings, client);
     if (this.settings.notices.due('xclient missing', MISSING_XCLIENT_REPEAT)) this.logger.error(message);
     throw new UpstreamXclientMissingError(message);
   }
