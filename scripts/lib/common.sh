@@ -39,6 +39,10 @@ fi
 : "${SSP_POSTFIX_IPV6_PORT:=10029}"
 : "${SSP_CLAMD_PORT:=13310}"
 : "${SSP_SPAMD_PORT:=10783}"
+# HAProxy's SMTP frontend, and the two proxy instances behind it (started by the tests, not here).
+: "${SSP_HAPROXY_PORT:=10045}"
+: "${SSP_HAPROXY_BACKEND1_PORT:=10041}"
+: "${SSP_HAPROXY_BACKEND2_PORT:=10042}"
 : "${SSP_SPAMD_CHILDREN:=2}"
 : "${SSP_SINK_MAX_CONN:=1024}"
 : "${SSP_SINK_ARGS:=}"
@@ -51,7 +55,7 @@ if [[ ! $SSP_RUN_DIR =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
   exit 2
 fi
 SSP_RUN_DIR=${SSP_RUN_DIR%/}
-for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN; do
+for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT; do
   if [[ ! ${!_v} =~ ^[0-9]+$ ]]; then echo "$_v must be a number: '${!_v}'" >&2; exit 2; fi
 done
 unset _v
@@ -59,10 +63,11 @@ unset _v
 SSP_TLS_CERT="$SSP_RUN_DIR/tls/cert.pem"
 SSP_TLS_KEY="$SSP_RUN_DIR/tls/key.pem"
 SSP_CLAMD_SOCKET="$SSP_RUN_DIR/clamd/clamd.sock"
+SSP_HAPROXY_SOCKET="$SSP_RUN_DIR/haproxy/haproxy.sock"
 SSP_POSTFIX_MAILDIR="$SSP_RUN_DIR/postfix/mail"
 SSP_POSTFIX_LOG="$SSP_RUN_DIR/postfix/postfix.log"
 
-ALL_SERVICES=(postfix sink clamd spamd)
+ALL_SERVICES=(postfix sink clamd spamd haproxy)
 
 say()  { printf '%s\n' "$*"; }
 warn() { printf '%s\n' "$*" >&2; }

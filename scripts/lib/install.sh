@@ -4,8 +4,8 @@
 
 # spamc and libnet-ssleay-perl (swaks -tls) would come as Recommends, but
 # installing Recommends also drags in sa-compile and a C compiler.
-SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl)
-SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service)
+SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl haproxy)
+SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service haproxy.service)
 
 pkg_installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
