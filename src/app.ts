@@ -62,13 +62,14 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   };
   listener = new Listener(
     config,
-    (session, sessionLogger) =>
+    (session, sessionLogger, screen) =>
       new ProxySession({
         settings: sessionSettings,
         link: new UpstreamLink(linkSettings, sessionLogger, pool),
         scanStage,
         budget,
         logger: sessionLogger,
+        screen,
       }),
     logger,
   );

@@ -16,12 +16,17 @@ import { onReply, type GuardSettings } from './connection-guards.js';
  * 2. Enhanced status codes: smtp-server adds one to every reply when they are enabled, and
  *    would double the code of a relayed text that already starts with one.
  * 3. The greeting pause: smtp-server waits a fixed 100 ms before the banner; ours is
- *    limits.greetDelay.
+ *    limits.greetDelay, and `onAccept` starts work about the client as the pause begins.
  * 4. Guards that see every reply: a deadline for each command and for the whole DATA phase,
  *    and a limit on errors (connection-guards.ts).
  */
 export interface ConnectionSettings extends GuardSettings {
   readonly greetDelay: number;
+  /**
+   * Called as a connection is taken, before the greeting pause, so work about the client
+   * (screening's DNS lookups) runs while the pause lasts (postscreen's greet_wait).
+   */
+  readonly onAccept?: (session: SMTPServerSession, remoteAddress: string) => void;
 }
 
 const servers = new WeakMap<SMTPServer, ConnectionSettings>();
@@ -84,6 +89,7 @@ function patchOnce(): void {
       greetingAllowed.add(this);
       this.connectionReady();
     };
+    settings.onAccept?.(this.session, this.remoteAddress);
     // setTimeout(0) waits at least a millisecond; a trusted relay asked for no pause at all.
     if (settings.greetDelay === 0) setImmediate(greet);
     else setTimeout(greet, settings.greetDelay).unref();

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/load.js';
+import { ClientScreen, type Screening } from '../screen/screening.js';
 import type { ProxySession } from '../session/proxy-session.js';
 import { replies } from '../smtp/replies.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
@@ -14,7 +15,7 @@ import { ConnectionCounter } from './connection-counter.js';
 import { registerServer, setSuccessReply } from './connection-patches.js';
 import { replyError, replyText } from './reply-error.js';
 
-export type SessionFactory = (session: SMTPServerSession, logger: Logger) => ProxySession;
+export type SessionFactory = (session: SMTPServerSession, logger: Logger, screen: ClientScreen) => ProxySession;
 
 type Callback = (error?: Error | null, message?: string) => void;
 
@@ -27,17 +28,21 @@ export class Listener {
   readonly server: SMTPServer;
   private readonly sessions = new WeakMap<SMTPServerSession, ProxySession>();
   private readonly perAddress = new ConnectionCounter();
+  /** Screening started as each connection was taken, awaited before its banner. */
+  private readonly screens = new WeakMap<SMTPServerSession, Promise<ClientScreen>>();
   private draining = false;
 
   constructor(
     private readonly config: Config,
     private readonly newSession: SessionFactory,
     private readonly logger: Logger,
+    screening?: Screening,
   ) {
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
     const { greetDelay, idleTimeout, dataTimeout, maxErrors } = config.limits;
-    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors });
+    const onAccept = screening ? (session: SMTPServerSession, address: string) => this.startScreening(session, address, screening) : undefined;
+    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, ...(onAccept ? { onAccept } : {}) });
   }
 
   listen(): Promise<AddressInfo> {
@@ -103,10 +108,20 @@ export class Listener {
       logger: false,
       onConnect: (session, callback) => this.onConnect(session, callback),
       onMailFrom: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.mail(address, session)),
-      onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address)),
+      onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address, session)),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
     };
+  }
+
+  private startScreening(session: SMTPServerSession, address: string, screening: Screening): void {
+    const screen = screening.connect(address).catch((error: unknown) => {
+      // Screening is a filter in front of the real checks (the upstream's and the scanners'):
+      // when it breaks, the client is let through unscreened rather than all mail refused.
+      this.logger.error({ err: error, cid: session.id, client: address }, 'screening failed; client not screened');
+      return ClientScreen.unscreened();
+    });
+    this.screens.set(session, screen);
   }
 
   private onConnect(session: SMTPServerSession, callback: Callback): void {
@@ -117,9 +132,24 @@ export class Listener {
       return callback(replyError(replies.tooManyFromAddress));
     }
     this.perAddress.add(session);
+    const screen = this.screens.get(session) ?? Promise.resolve(ClientScreen.unscreened());
+    this.screens.delete(session);
+    void this.admit(session, screen, callback);
+  }
+
+  /** The banner, or the screening's refusal (then smtp-server closes the connection). Never throws. */
+  private async admit(session: SMTPServerSession, pending: Promise<ClientScreen>, callback: Callback): Promise<void> {
     try {
-      const logger = this.logger.child({ cid: session.id, client: session.remoteAddress });
-      this.sessions.set(session, this.newSession(session, logger));
+      const screen = await pending;
+      const { verdict } = screen.facts;
+      const screened = verdict === 'unscreened' || verdict === 'pass' ? {} : { screen: verdict };
+      const logger = this.logger.child({ cid: session.id, client: session.remoteAddress, ...screened });
+      if (screen.atConnect) {
+        logger.info({ screen: screen.facts, reply: screen.atConnect }, 'connection refused by screening');
+        return callback(replyError(screen.atConnect));
+      }
+      await screen.beforeReply(220);
+      this.sessions.set(session, this.newSession(session, logger, screen));
       callback();
     } catch (error) {
       this.logger.error({ err: error }, 'cannot set up a session');

@@ -11,6 +11,7 @@ import type { MemoryBudget } from '../spool/memory-budget.js';
 import { receiveMessage } from '../spool/receive.js';
 import { Spool } from '../spool/spool.js';
 import { mailCommand, rcptCommand } from './envelope-commands.js';
+import type { ClientScreen } from '../screen/screening.js';
 import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
 
@@ -26,6 +27,8 @@ export interface SessionDeps {
   readonly scanStage: ScanStage;
   readonly budget: MemoryBudget;
   readonly logger: Logger;
+  /** What screening decided about this client at connect; asked again at MAIL and RCPT. */
+  readonly screen: ClientScreen;
 }
 
 /**
@@ -47,6 +50,10 @@ export class ProxySession {
 
   mail(from: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
     return this.guard('MAIL', async () => {
+      const { screen } = this.deps;
+      if (screen.refusesRecipients) return replies.senderOkLocally;
+      const tooMuch = await screen.mail();
+      if (tooMuch) return this.screened('MAIL', tooMuch);
       const client = await this.deps.link.begin(session, this.abort.signal);
       const reply = await client.command(mailCommand(from, session.envelope, client.capabilities));
       this.deps.link.noteReply(reply);
@@ -55,8 +62,10 @@ export class ProxySession {
     });
   }
 
-  rcpt(to: SMTPServerAddress): Promise<SmtpReply> {
+  rcpt(to: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
     return this.guard('RCPT', async () => {
+      const refusal = await this.deps.screen.rcpt(session.envelope.mailFrom ? session.envelope.mailFrom.address : '');
+      if (refusal) return this.screened('RCPT', refusal, to.address);
       const client = this.deps.link.current();
       const reply = await client.command(rcptCommand(to, client.capabilities));
       this.deps.link.noteReply(reply);
@@ -128,8 +137,24 @@ export class ProxySession {
     return reply;
   }
 
+  /** A refusal by screening: logged with what the client tried, so an admin sees who was refused and why. */
+  private screened(command: string, reply: SmtpReply, recipient?: string): SmtpReply {
+    this.deps.logger.info({ command, ...(recipient ? { recipient } : {}), screen: this.deps.screen.facts, reply }, 'refused by screening');
+    return reply;
+  }
+
   private async guard(command: string, work: () => Promise<SmtpReply>): Promise<SmtpReply> {
     this.handlerRunning = true;
+    try {
+      const reply = await this.run(command, work);
+      await this.deps.screen.beforeReply(reply.code);
+      return reply;
+    } finally {
+      this.handlerRunning = false;
+    }
+  }
+
+  private async run(command: string, work: () => Promise<SmtpReply>): Promise<SmtpReply> {
     try {
       return await work();
     } catch (error) {
@@ -142,8 +167,6 @@ export class ProxySession {
         this.deps.logger.error({ err: error, command }, 'internal error');
       }
       return replyFor(error);
-    } finally {
-      this.handlerRunning = false;
     }
   }
 }
