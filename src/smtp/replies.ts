@@ -41,3 +41,16 @@ export function spamReply(score: number, threshold: number): SmtpReply {
 export function bannedReply(reason: string): SmtpReply {
   return { code: 554, enhanced: '5.7.1', text: `Message rejected: ${reason}` };
 }
+
+/**
+ * A client on a DNS list, or denied by screening's access list (*list* is then "access list"),
+ * worded as Postfix's postscreen words it. 521 at connect (`drop`, RFC 7504: no mail here, the
+ * connection closes); 550 at each RCPT (`enforce`, so the sender and recipients are logged).
+ */
+export function blockedReply(address: string, list: string): SmtpReply {
+  return { code: 521, enhanced: '5.7.1', text: `Service unavailable; client [${address}] blocked using ${list}` };
+}
+
+export function blockedAtRcptReply(address: string, list: string): SmtpReply {
+  return { code: 550, enhanced: '5.7.1', text: `Service unavailable; client [${address}] blocked using ${list}` };
+}
