@@ -1,4 +1,4 @@
-import type { SmtpReply } from './reply.js';
+import { oneLine, type SmtpReply } from './reply.js';
 
 const reply = (code: number, enhanced: string, text: string): SmtpReply => Object.freeze({ code, enhanced, text });
 
@@ -40,6 +40,31 @@ export function spamReply(score: number, threshold: number): SmtpReply {
 
 export function bannedReply(reason: string): SmtpReply {
   return { code: 554, enhanced: '5.7.1', text: `Message rejected: ${reason}` };
+}
+
+/**
+ * Rate-limit refusals, worded as Postfix's smtpd words them from anvil's counts (without the
+ * host name Postfix puts first), so an operator's log searches and a sender's expectations
+ * carry over. Connections get 421 (closed); mail and recipients get 450 (that command only).
+ */
+export function tooManyConnectionsReply(address: string): SmtpReply {
+  return { code: 421, enhanced: '4.7.0', text: `Error: too many connections from ${address}` };
+}
+
+export function tooMuchMailReply(address: string): SmtpReply {
+  return { code: 450, enhanced: '4.7.1', text: `Error: too much mail from ${address}` };
+}
+
+export function tooManyRecipientsReply(address: string): SmtpReply {
+  return { code: 450, enhanced: '4.7.1', text: `Error: too many recipients from ${address}` };
+}
+
+/**
+ * Postfix has no per-sender limit; this one follows the wording of the others. The sender is
+ * the client's own text, so it is made one line like a relayed reply.
+ */
+export function tooManyRecipientsFromSenderReply(sender: string): SmtpReply {
+  return { code: 450, enhanced: '4.7.1', text: oneLine(`Error: too many recipients from sender <${sender}>`) };
 }
 
 /**
