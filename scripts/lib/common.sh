@@ -39,6 +39,7 @@ fi
 : "${SSP_POSTFIX_IPV6_PORT:=10029}"
 : "${SSP_CLAMD_PORT:=13310}"
 : "${SSP_SPAMD_PORT:=10783}"
+: "${SSP_RBLDNSD_PORT:=10053}"
 : "${SSP_REDIS_PORT:=10079}"
 # HAProxy's SMTP frontend, and the two proxy instances behind it (started by the tests, not here).
 : "${SSP_HAPROXY_PORT:=10045}"
@@ -56,7 +57,7 @@ if [[ ! $SSP_RUN_DIR =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
   exit 2
 fi
 SSP_RUN_DIR=${SSP_RUN_DIR%/}
-for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_REDIS_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT; do
+for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_RBLDNSD_PORT SSP_REDIS_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT; do
   if [[ ! ${!_v} =~ ^[0-9]+$ ]]; then echo "$_v must be a number: '${!_v}'" >&2; exit 2; fi
 done
 unset _v
@@ -68,7 +69,7 @@ SSP_HAPROXY_SOCKET="$SSP_RUN_DIR/haproxy/haproxy.sock"
 SSP_POSTFIX_MAILDIR="$SSP_RUN_DIR/postfix/mail"
 SSP_POSTFIX_LOG="$SSP_RUN_DIR/postfix/postfix.log"
 
-ALL_SERVICES=(postfix sink clamd spamd haproxy redis)
+ALL_SERVICES=(postfix sink clamd spamd haproxy rbldnsd redis)
 
 say()  { printf '%s\n' "$*"; }
 warn() { printf '%s\n' "$*" >&2; }
