@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { startRateLimitPrimary } from './screen/rate-limits.js';
 
 const RESTART_WINDOW = 10_000;
 const MAX_RESTARTS = 5;
@@ -16,6 +17,8 @@ export function supervise(count: number, logger: Logger, stopRequested: Promise<
   // Giving up on dying workers is a failure: a service manager should see it and restart us.
   let gaveUp = false;
   const restarts: number[] = [];
+  // Before the first fork: the workers' rate limits are counted here, once for the whole proxy.
+  startRateLimitPrimary();
   const fork = () => cluster.fork();
   for (let i = 0; i < count; i++) fork();
 
