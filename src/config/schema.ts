@@ -19,6 +19,19 @@ const listen = z
     hostname: hostname.default(os.hostname()),
     /** Look up the client's PTR name (passed on with XCLIENT NAME/REVERSE_NAME). */
     reverseLookup: z.boolean().default(true),
+    /**
+     * Behind a load balancer: every connection starts with a PROXY protocol header (v1 or v2)
+     * naming the real client; only from these peers, within this time (src/server/proxy-accept.ts).
+     */
+    proxyProtocol: z
+      .strictObject({
+        /** Ranges (10.0.0.0/8) or single addresses of the balancers allowed to send the header. */
+        trusted: z
+          .array(z.union([z.cidrv4(), z.cidrv6(), z.ipv4(), z.ipv6()], { error: 'an address or CIDR range such as 10.0.0.0/8 or 2001:db8::/32' }))
+          .min(1),
+        timeout: duration.default(5_000),
+      })
+      .optional(),
   })
   .prefault({});
 

@@ -13,6 +13,7 @@ import { extensionOptions } from './advertised-extensions.js';
 import { releaseGuards } from './connection-guards.js';
 import { ConnectionCounter } from './connection-counter.js';
 import { registerServer, setSuccessReply } from './connection-patches.js';
+import { ProxyProtocolGate } from './proxy-accept.js';
 import { replyError, replyText } from './reply-error.js';
 
 export type SessionFactory = (session: SMTPServerSession, logger: Logger, screen: ClientScreen) => ProxySession;
@@ -30,6 +31,8 @@ export class Listener {
   private readonly perAddress = new ConnectionCounter();
   /** Screening started as each connection was taken, awaited before its banner. */
   private readonly screens = new WeakMap<SMTPServerSession, Promise<ClientScreen>>();
+  /** listen.proxyProtocol: reads each connection's PROXY header before smtp-server sees it. */
+  private readonly proxyGate: ProxyProtocolGate | undefined;
   private draining = false;
 
   constructor(
@@ -43,6 +46,8 @@ export class Listener {
     const { greetDelay, idleTimeout, dataTimeout, maxErrors } = config.limits;
     const onAccept = screening ? (session: SMTPServerSession, address: string) => this.startScreening(session, address, screening) : undefined;
     registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, ...(onAccept ? { onAccept } : {}) });
+    const { proxyProtocol } = config.listen;
+    this.proxyGate = proxyProtocol && new ProxyProtocolGate(this.server, proxyProtocol, config.limits.maxClients, logger);
   }
 
   listen(): Promise<AddressInfo> {
@@ -73,6 +78,7 @@ export class Listener {
     }
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
+      this.proxyGate?.close();
       for (const connection of this.server.connections) connection.close();
     });
   }
