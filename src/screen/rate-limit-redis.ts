@@ -2,8 +2,17 @@ import { Redis } from 'ioredis';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 
 interface Shared {
-  client: Redis;
+  readonly redis: SharedRedis;
   users: number;
+}
+
+export interface SharedRedis {
+  readonly client: Redis;
+  /**
+   * Settles once the first connection is made, or fails, or `timeout` passes. Without an
+   * offline queue, commands sent before that would all fail and go to local limits at start-up.
+   */
+  readonly firstAttempt: Promise<void>;
 }
 
 /**
@@ -18,7 +27,7 @@ const clients = new Map<string, Shared>();
  * slow a command fails at once (or after `timeout`) and the limiter falls back to local
  * limits, instead of holding every SMTP session until Redis returns.
  */
-export function acquireRedis(url: string, timeout: number): Redis {
+export function acquireRedis(url: string, timeout: number): SharedRedis {
   let shared = clients.get(url);
   if (!shared) {
     const client = new Redis(url, {
@@ -31,18 +40,26 @@ export function acquireRedis(url: string, timeout: number): Redis {
     });
     // Without a listener ioredis prints every failed reconnect to stderr; the fallback is logged instead.
     client.on('error', () => {});
-    shared = { client, users: 0 };
+    const firstAttempt = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeout).unref();
+      const settle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', settle).once('error', settle).once('end', settle);
+    });
+    shared = { redis: { client, firstAttempt }, users: 0 };
     clients.set(url, shared);
   }
   shared.users++;
-  return shared.client;
+  return shared.redis;
 }
 
 export function releaseRedis(url: string): void {
   const shared = clients.get(url);
   if (!shared || --shared.users > 0) return;
   clients.delete(url);
-  shared.client.disconnect();
+  shared.redis.client.disconnect();
 }
 
 /** A limiter class, memory or cluster, as rate-limiter-flexible builds them from options. */

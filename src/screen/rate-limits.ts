@@ -98,6 +98,7 @@ interface Limiter {
  */
 export class RateLimits {
   private readonly limiters = new Map<LimitName, Limiter>();
+  private readonly redisConnected: Promise<void>;
   private redisDown = false;
   private lastFailureLog = -Infinity;
 
@@ -107,6 +108,7 @@ export class RateLimits {
     clustered: boolean,
   ) {
     const redis = settings.store === 'redis' ? acquireRedis(settings.redis.url, settings.redis.timeout) : undefined;
+    this.redisConnected = redis?.firstAttempt ?? Promise.resolve();
     for (const name of LIMIT_NAMES) {
       const { limit, window: ms } = settings[name];
       if (limit === 0) continue;
@@ -117,7 +119,7 @@ export class RateLimits {
         continue;
       }
       const fallback = new (servingLocally(Local))({ ...options, timeoutMs: PRIMARY_TIMEOUT });
-      const limiter = new RateLimiterRedis({ ...options, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: fallback });
+      const limiter = new RateLimiterRedis({ ...options, storeClient: redis.client, rejectIfRedisNotReady: true, insuranceLimiter: fallback });
       this.limiters.set(name, { limiter, fallback });
     }
   }
@@ -166,6 +168,7 @@ export class RateLimits {
   private async consume(name: LimitName, key: string): Promise<boolean> {
     const entry = this.limiters.get(name);
     if (!entry) return false;
+    await this.redisConnected;
     // One object per call: the fallback recognises the calls it served by it.
     const options = {};
     try {

@@ -40,6 +40,22 @@ export const services = {
   get spamdPort(): number {
     return Number(required('SSP_SPAMD_PORT'));
   },
+  /** Redis, the rate limits' shared store. */
+  get redisPort(): number {
+    return Number(required('SSP_REDIS_PORT'));
+  },
+  /** HAProxy's SMTP frontend (scripts/templates/haproxy.cfg). */
+  get haproxyPort(): number {
+    return Number(required('SSP_HAPROXY_PORT'));
+  },
+  /** Where HAProxy expects its two backends: proxy instances the scale-out tests start. */
+  get haproxyBackendPorts(): [number, number] {
+    return [Number(required('SSP_HAPROXY_BACKEND1_PORT')), Number(required('SSP_HAPROXY_BACKEND2_PORT'))];
+  },
+  /** HAProxy's admin socket ("show stat"). */
+  get haproxySocket(): string {
+    return required('SSP_HAPROXY_SOCKET');
+  },
   get maildir(): string {
     return required('SSP_POSTFIX_MAILDIR');
   },
