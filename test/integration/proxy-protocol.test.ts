@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
+import { startProxyProcess } from '../helpers/proxy-process.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { localV2, proxyV1, proxyV2 } from '../helpers/proxy-header.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
@@ -199,6 +200,22 @@ describe('PROXY protocol with an IPv6 client in front of a Postfix with IPv6 on'
       assert.match(await deliverThrough(proxy.port, v2('2001:db8::7')), /^from client\.example\.net \(unknown \[IPv6:2001:db8::7\]\)/);
     } finally {
       await proxy.stop(1000);
+    }
+  });
+});
+
+describe('PROXY protocol with several workers', () => {
+  test('each worker reads the header; every Received header names its own client', async () => {
+    const proxy = await startProxyProcess({ workers: 2, listen: { proxyProtocol: { trusted: ['127.0.0.1/32'] } }, upstream: { port: services.postfixPort } });
+    try {
+      const clients = ['203.0.113.21', '203.0.113.22', '203.0.113.23', '203.0.113.24'];
+      const received = await Promise.all(clients.map((client) => deliverThrough(proxy.port, v2(client))));
+      received.forEach((line, index) => assert.match(line, new RegExp(`\\(unknown \\[${clients[index]!.replaceAll('.', '\\.')}\\]\\)`)));
+      const stranger = await SmtpTestClient.connect(proxy.port, STRANGER);
+      stranger.write(v2('203.0.113.7'));
+      await closedWithoutBanner(stranger);
+    } finally {
+      assert.equal(await proxy.stop(), 0);
     }
   });
 });

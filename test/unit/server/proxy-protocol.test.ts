@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/errors.js';
 import { parseProxyHeader, V1_MAX_LENGTH, V2_MAX_LENGTH } from '../../../src/server/proxy-protocol.js';
 import { localV2, proxyV1, proxyV2, tlv, v2Header, V2_SIGNATURE } from '../../helpers/proxy-header.js';
 
@@ -160,4 +162,34 @@ describe('PROXY protocol v2', () => {
     assert.equal(parseProxyHeader(Buffer.concat([V2_SIGNATURE, Buffer.from([0x21])])).kind, 'incomplete');
     assert.equal(parseProxyHeader(Buffer.concat([V2_SIGNATURE, Buffer.from([0x11])])).kind, 'incomplete');
   });
+});
+
+describe('listen.proxyProtocol', () => {
+  const parse = (raw: unknown) => parseConfig({ listen: { proxyProtocol: raw } }, new Map());
+
+  test('off unless configured', () => {
+    assert.equal(parseConfig({}, new Map()).listen.proxyProtocol, undefined);
+  });
+
+  test('ranges and single addresses, IPv4 and IPv6; the timeout defaults to 5 s', () => {
+    assert.deepEqual(parse({ trusted: ['10.0.0.0/8', '192.0.2.5', '2001:db8::/32', '::1'] }).listen.proxyProtocol, {
+      trusted: ['10.0.0.0/8', '192.0.2.5', '2001:db8::/32', '::1'],
+      timeout: 5000,
+    });
+    assert.equal(parse({ trusted: ['10.0.0.0/8'], timeout: '2s' }).listen.proxyProtocol?.timeout, 2000);
+  });
+
+  const refused: [string, unknown, RegExp][] = [
+    ['no trusted peers', { trusted: [] }, /listen\.proxyProtocol\.trusted/],
+    ['trusted missing', {}, /listen\.proxyProtocol\.trusted/],
+    ['a host name', { trusted: ['lb.example.net'] }, /listen\.proxyProtocol\.trusted\[0\]: an address or CIDR range/],
+    ['a prefix too long', { trusted: ['10.0.0.0/33'] }, /listen\.proxyProtocol\.trusted\[0\]/],
+    ['an unknown key', { trusted: ['10.0.0.0/8'], version: 2 }, /version/],
+    ['a timeout that is no duration', { trusted: ['10.0.0.0/8'], timeout: 'soon' }, /listen\.proxyProtocol\.timeout/],
+  ];
+  for (const [name, raw, pattern] of refused) {
+    test(`refused: ${name}`, () => {
+      assert.throws(() => parse(raw), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
+    });
+  }
 });
