@@ -14,6 +14,13 @@ export interface CheckLine {
 const TIMEOUT = 5000;
 
 /**
+ * A PROXY v2 header with the LOCAL command: "my own connection", as a load balancer's health
+ * check says it. Behind one (listen.proxyProtocol) the listener closes a connection without a
+ * header, so the check sends this; its own address (127.0.0.1) must then be trusted.
+ */
+const PROXY_V2_LOCAL = Buffer.from('0d0a0d0a000d0a515549540a' + '20' + '00' + '0000', 'hex');
+
+/**
  * `smtp-scan-proxy --check`: is the proxy answering, and can it reach what it depends on? The
  * listener decides the exit code (a container's health): a scanner or upstream that is down
  * is reported, but the proxy handles that itself by answering 4xx.
@@ -49,6 +56,7 @@ function banner(config: Config): Promise<string> {
   const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '::1' : config.listen.host;
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port: config.listen.port });
+    if (config.listen.proxyProtocol) socket.write(PROXY_V2_LOCAL);
     const timer = setTimeout(() => fail(new Error('no banner in time')), TIMEOUT + config.limits.greetDelay);
     const fail = (error: Error) => {
       clearTimeout(timer);

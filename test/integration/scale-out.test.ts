@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runCli, writeConfig } from '../helpers/cli.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
@@ -144,6 +145,13 @@ describe('scale-out: HAProxy with PROXY v2 in front of two instances', () => {
     const [delivered] = await waitForDelivery('alice', tag);
     assert.ok(delivered, 'delivered');
     assert.match(headerOf(delivered, 'Received')!, /^from client\.example\.net \(\S+ \[127\.0\.0\.9\]\)/);
+  });
+
+  test("an instance's own --check (the image's HEALTHCHECK) passes behind the balancer: it sends a PROXY LOCAL header", async () => {
+    const listen = { port: services.haproxyBackendPorts[1], proxyProtocol: { trusted: ['127.0.0.1/32'] } };
+    const check = await runCli(['--check', '--config', await writeConfig({ listen, upstream: { port: services.postfixPort } })]);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /^ok {3}listener 127\.0\.0\.1:\d+: 220 proxy2\.example\.test /m);
   });
 
   test('one instance stopped mid-run: every message is delivered exactly once, clients see at worst a 4xx', async (t) => {
