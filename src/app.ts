@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { prepareLocalSetup, removeLocalSetup } from './local-setup.js';
 import { dropPrivileges } from './privileges.js';
+import { buildScreening } from './screen/build.js';
 import { Listener } from './server/listener.js';
 import { builtinScanners } from './scan/builtin.js';
 import { noScanning } from './scan/no-scanning.js';
@@ -60,6 +61,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     bareLineFeed: config.limits.bareLineFeed,
     upstreamKeepAlive: { interval: config.upstream.keepAlive, commandTimeout: config.upstream.commandTimeout },
   };
+  const screening = buildScreening(config, logger);
   listener = new Listener(
     config,
     (session, sessionLogger, screen) =>
@@ -72,6 +74,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
         screen,
       }),
     logger,
+    screening?.screening,
   );
   const address = await listener.listen();
   // Still in the turn the bind completed in: no client byte has been read yet.
@@ -86,6 +89,7 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
       await running.drain(timeout);
       await pool.close();
       await built?.close();
+      await screening?.close();
       await removeLocalSetup(local);
     },
   };

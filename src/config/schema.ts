@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { screeningSchema } from '../screen/config.js';
 import { byteSize, duration } from './units.js';
 
 /**
@@ -145,6 +146,8 @@ export const baseSchema = z.strictObject({
   spool,
   log,
   shutdown,
+  /** Cheap checks of each client before the banner (DNS lists, access list, rate limits, tarpit). */
+  screening: screeningSchema.optional(),
   /**
    * Processes sharing the listener (node:cluster); defaults to the number of CPUs. Client,
    * memory and scanner-queue limits are split between them.

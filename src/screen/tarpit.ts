@@ -5,8 +5,8 @@ export const tarpitSchema = z
   .strictObject({
     /** Before every reply to a client with a positive DNS-list score under the threshold. */
     delay: duration.default(0),
-    /** Negative replies on one connection after which each further reply waits longer. */
-    afterErrors: z.number().int().min(1).default(3),
+    /** Negative replies on one connection after which each further reply waits longer (Postfix: smtpd_soft_error_limit). */
+    afterErrors: z.number().int().min(1).default(10),
     /** How much longer each negative reply past afterErrors makes the wait. */
     step: duration.default(1000),
     /** The longest wait before one reply (also capped below limits.idleTimeout). */
