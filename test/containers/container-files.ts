@@ -64,11 +64,15 @@ export interface ComposeService {
   readonly volumes?: (string | { type?: string; source?: string; target?: string })[];
   readonly environment?: Record<string, string> | string[];
   readonly stop_grace_period?: string;
+  /** Started only with `docker compose --profile NAME`; no profiles: always. */
+  readonly profiles?: string[];
+  readonly networks?: string[] | Record<string, { ipv4_address?: string } | null>;
 }
 
 export interface ComposeFile {
   readonly services: Record<string, ComposeService>;
   readonly volumes?: Record<string, unknown>;
+  readonly networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } } | null>;
 }
 
 export function composeFile(): ComposeFile {
