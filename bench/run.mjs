@@ -17,17 +17,20 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { holdIdle, nodeClient, smtpSource } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, memory, resetPeak, sampler, setPidDir, stopAll } from './lib/procs.mjs';
+import { floodScenario } from './lib/flood.mjs';
 import { renderReport } from './lib/report.mjs';
 import { BENCH_DIR, ROOT_DIR, RUN_DIR, startHaraka, startProxy, startSink, tail } from './lib/targets.mjs';
 
 const HELP = `Usage: node bench/run.mjs [options]
 
-Scenarios (default: all): --only pass,fake,real,idle,big
+Scenarios (default: all): --only pass,fake,real,idle,big,flood
   pass   pass-through, no scanners: direct sink / proxy / Haraka, both regimes
   fake   fake scanners (--fake-av-ms 5, --fake-spam-ms 50): proxy (parallel) / Haraka (sequential)
   real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka
   idle   --idle 10000 idle connections: RSS per connection, proxy / Haraka
   big    one --big-size 50000000 byte message: seconds and RSS growth, direct / proxy / Haraka
+  flood  --flood-connections 1000 from --flood-addresses 20 listed clients (rbldnsd from
+         scripts/services.sh) while one sender delivers --legit-messages 100: proxy with screening
 
 Sizes (env BENCH_<NAME> works too, e.g. BENCH_MANY_MESSAGES=1000):
   --many-sessions 200 --many-messages 4000   "many senders": a new connection per message
@@ -56,7 +59,7 @@ const numberOpt = (name, dflt) => [name, { type: 'string', default: process.env[
 const { values: argv } = parseArgs({
   options: {
     help: { type: 'boolean', short: 'h' },
-    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,idle,big' },
+    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,idle,big,flood' },
     targets: { type: 'string', default: process.env.BENCH_TARGETS ?? 'direct,proxy,haraka' },
     ...Object.fromEntries([
       numberOpt('many-sessions', 200),
@@ -75,6 +78,10 @@ const { values: argv } = parseArgs({
       numberOpt('haraka-nodes', os.cpus().length),
       numberOpt('budget', 570),
       numberOpt('cell-timeout', 90),
+      numberOpt('flood-connections', 1000),
+      numberOpt('flood-addresses', 20),
+      numberOpt('flood-concurrency', 50),
+      numberOpt('legit-messages', 100),
     ]),
     workers: { type: 'string', default: process.env.BENCH_WORKERS },
     'compare-workers': { type: 'string', default: process.env.BENCH_COMPARE_WORKERS ?? '1' },
@@ -485,6 +492,24 @@ async function main() {
   if (only.has('big')) {
     log(`scenario: one ${(num('big-size') / 1e6).toFixed(0)} MB message`);
     results.scenarios.big = await bigScenario();
+  }
+  if (only.has('flood')) {
+    log(`scenario: flood of ${num('flood-connections')} connections from ${num('flood-addresses')} listed clients`);
+    const dnsServer = `127.0.0.1:${Number(process.env.SSP_RBLDNSD_PORT ?? 10053)}`;
+    const screening = { dnsLists: { resolver: { servers: [dnsServer] }, zones: [{ zone: 'block.test', name: 'block.test', weight: 2 }] } };
+    results.scenarios.flood = await floodScenario({
+      startProxy: (port, name) => startProxy({ sinkPort: port, variant: 'fake', env: scannerEnv, extra: { ...proxyExtra, screening }, name }),
+      sinkPort: sink.port,
+      settings: {
+        floodConnections: num('flood-connections'),
+        floodAddresses: num('flood-addresses'),
+        floodConcurrency: num('flood-concurrency'),
+        legitMessages: num('legit-messages'),
+        size: num('size'),
+        dnsServer,
+      },
+      log,
+    });
   }
   const pass = results.scenarios.pass;
   if (pass && targets.has('proxy')) {

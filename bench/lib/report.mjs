@@ -155,7 +155,41 @@ export function targets(res) {
     bp?.seconds != null && bh?.seconds != null ? `proxy ${f2(bp.seconds)} s, Haraka ${f2(bh.seconds)} s = ${ratio(bh.seconds, bp.seconds)}` : 'no data',
     verdict(bp?.ok && bh?.ok ? bh.seconds / bp.seconds >= 10 : null),
   ]);
+  const flood = res.scenarios.flood;
+  const scans = flood?.floodScans ? Object.values(flood.floodScans).reduce((a, b) => a + b, 0) : null;
+  out.push([
+    'flood from listed clients: no upstream session and no scan for them (issue 9)',
+    flood?.floodUpstreamSessions != null ? `${f0(flood.floodUpstreamSessions)} upstream sessions, ${scans ?? 'no count of'} scans` : flood?.error ?? 'no data',
+    verdict(flood?.floodUpstreamSessions != null && scans != null ? flood.floodUpstreamSessions === 0 && scans === 0 : null),
+  ]);
   return out;
+}
+
+/** The flood scenario: what listed clients cost, and what they cost a legitimate sender. */
+function floodSection(flood, settings) {
+  const L = ['## Flood: listed clients and one legitimate sender (screening)', ''];
+  if (flood.error) return [...L, `Did not run to the end: ${flood.error}`, ''];
+  const fs = flood.settings;
+  const refusedCpuMs = (flood.floodCpuSeconds * 1000) / fs.floodConnections;
+  const scannedCpuMs = flood.legitAlone.delivered ? (flood.legitCpuSeconds * 1000) / flood.legitAlone.delivered : null;
+  const outcomes = (o) => Object.entries(o).map(([code, n]) => `${f0(n)}× ${code}`).join(', ');
+  L.push(
+    `${f0(fs.floodConnections)} connections from ${fs.floodAddresses} addresses listed on \`block.test\` (${fs.listed}, the test rbldnsd at ${fs.dnsServer}), ` +
+      `${fs.floodConcurrency} at a time, each trying a whole message (EHLO, MAIL, RCPT, DATA), while one sender at ${fs.legitFrom} ` +
+      `delivers ${fs.legitMessages} messages of ${f0(fs.size / 1024)} KB, a connection each, through the fake scanners (${settings.fakeAvMs} + ${settings.fakeSpamMs} ms). ` +
+      'The proxy runs with `screening: { dnsLists: { zones: [block.test, weight 2] } }` and the default action, `enforce`; ' +
+      'a counting relay between the proxy and smtp-sink counts the upstream sessions.',
+    '',
+    '| run | legitimate delivered | p50 ms | p99 ms | flood replies | upstream sessions | scans | proxy CPU |',
+    '|---|--:|--:|--:|---|--:|--:|--:|',
+    `| flood alone | – | – | – | ${outcomes(flood.floodAlone)} | ${f0(flood.floodUpstreamSessions)} | ${JSON.stringify(flood.floodScans ?? {})} | ${f2(flood.floodCpuSeconds)} s: ${f2(refusedCpuMs)} ms per refused connection |`,
+    `| legitimate alone | ${f0(flood.legitAlone.delivered)}/${f0(flood.legitAlone.requested)} | ${f1(flood.legitAlone.p50)} | ${f1(flood.legitAlone.p99)} | – | ${f0(flood.legitUpstreamSessions)} | – | ${f2(flood.legitCpuSeconds)} s: ${scannedCpuMs == null ? '–' : f2(scannedCpuMs)} ms per scanned message |`,
+    `| legitimate under the flood | ${f0(flood.legitUnderFlood.delivered)}/${f0(flood.legitUnderFlood.requested)} | ${f1(flood.legitUnderFlood.p50)} | ${f1(flood.legitUnderFlood.p99)} | ${outcomes(flood.floodWithLegit)} | | | |`,
+    '',
+    scannedCpuMs && refusedCpuMs ? `A refused connection costs the proxy ${ratio(scannedCpuMs, refusedCpuMs)} less CPU than a scanned message (without the scanners' own CPU).` : '',
+    '',
+  );
+  return L;
 }
 
 export function renderReport(res) {
@@ -274,6 +308,7 @@ export function renderReport(res) {
     }
     L.push('');
   }
+  if (res.scenarios.flood) L.push(...floodSection(res.scenarios.flood, s));
   if (res.notes.length) L.push('## Notes from this run', '', ...res.notes.map((n) => `- ${n}`), '');
   L.push(
     '## Running it',

@@ -37,6 +37,7 @@ rbldnsd_write_zones() {
 :127.0.0.2:Listed in block.test, see $
 127.0.0.20
 127.0.0.21
+127.0.1.0/24
 EOF
   rbldnsd_zone_file block6 <<'EOF'
 :127.0.0.2:Listed in block.test, see $
