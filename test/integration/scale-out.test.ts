@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,8 +18,9 @@ import { SmtpTestClient } from '../helpers/smtp-client.js';
 
 const instanceNames = ['proxy1.example.test', 'proxy2.example.test'] as const;
 
-function startInstance(index: 0 | 1): Promise<ProxyProcess> {
+function startInstance(index: 0 | 1, extra: Record<string, unknown> = {}): Promise<ProxyProcess> {
   return startProxyProcess({
+    ...extra,
     listen: {
       port: services.haproxyBackendPorts[index],
       // The banner names the instance, so a client knows which one served it.
@@ -203,5 +205,39 @@ describe('scale-out: HAProxy with PROXY v2 in front of two instances', () => {
     assert.deepEqual(counts.filter((n) => n !== 1), [], `each of ${messages.length} messages delivered exactly once`);
     t.diagnostic(`${messages.length} sent, ${accepted.length} accepted, ${counts.filter((n) => n === 1).length} delivered once, ` +
       `${counts.filter((n) => n > 1).length} duplicated; ${refusals.length} retried after: ${[...new Set(refusals)].join(' | ') || 'nothing'}`);
+  });
+});
+
+describe('scale-out: a rate limit held across both instances through one Redis', () => {
+  const instances: ProxyProcess[] = [];
+  const limit = 4;
+  const screening = {
+    // HAProxy's checks (PROXY LOCAL, from 127.0.0.1) reach each instance every second.
+    access: { allow: ['127.0.0.1/32'] },
+    rateLimits: { store: 'redis', redis: { url: `redis://127.0.0.1:${services.redisPort}` }, connections: { limit, window: '60s' } },
+  };
+
+  before(async () => {
+    instances.push(await startInstance(0, { screening }), await startInstance(1, { screening }));
+    await waitForBackends();
+  });
+
+  after(async () => {
+    await Promise.all(instances.map((instance) => instance.stop()));
+  });
+
+  test('one client through HAProxy gets the limit once for the pair, not once per instance', async () => {
+    // Counts in Redis outlive a run by the window: a fresh client address each run.
+    const from = `127.${[...randomBytes(3)].join('.')}`;
+    const banners: string[] = [];
+    for (let i = 0; i < 2 * limit; i++) {
+      const client = await SmtpTestClient.connect(services.haproxyPort, from);
+      banners.push((await client.read(10_000)).last);
+      await client.quit();
+    }
+    const welcomed = banners.slice(0, limit);
+    assert.ok(welcomed.every((banner) => banner.startsWith('220 ')), welcomed.join(' | '));
+    for (const name of instanceNames) assert.ok(welcomed.some((banner) => banner.startsWith(`220 ${name} `)), `${name} took some: ${welcomed.join(' | ')}`);
+    assert.deepEqual(banners.slice(limit), Array(limit).fill(`421 4.7.0 Error: too many connections from ${from}`));
   });
 });
