@@ -169,7 +169,7 @@ describe('scale-out: HAProxy with PROXY v2 in front of two instances', () => {
 
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
-        const from = `127.0.0.${20 + c}`;
+        const from = `127.0.0.${60 + c}`;
         for (const { address, tag } of messages.slice(c * perClient, (c + 1) * perClient)) {
           for (let attempt = 1; ; attempt++) {
             const outcome = await sendOnce(from, address, tag);
