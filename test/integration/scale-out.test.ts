@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, writeConfig } from '../helpers/cli.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
+import { freePort } from '../helpers/sink.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
 /**
@@ -239,5 +242,62 @@ describe('scale-out: a rate limit held across both instances through one Redis',
     assert.ok(welcomed.every((banner) => banner.startsWith('220 ')), welcomed.join(' | '));
     for (const name of instanceNames) assert.ok(welcomed.some((banner) => banner.startsWith(`220 ${name} `)), `${name} took some: ${welcomed.join(' | ')}`);
     assert.deepEqual(banners.slice(limit), Array(limit).fill(`421 4.7.0 Error: too many connections from ${from}`));
+  });
+});
+
+describe('scale-out: Redis killed mid-run behind HAProxy', () => {
+  const instances: ProxyProcess[] = [];
+  let dir: string;
+  // A Redis of this test's own: killing it touches no other test.
+  let redis: ReturnType<typeof spawn>;
+
+  before(async () => {
+    const port = await freePort();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-redis-'));
+    redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    await until('the test Redis', async () => {
+      const socket = await new Promise<net.Socket | undefined>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s)).once('error', () => resolve(undefined));
+      });
+      socket?.destroy();
+      return socket !== undefined;
+    });
+    const screening = {
+      access: { allow: ['127.0.0.1/32'] },
+      rateLimits: { store: 'redis', redis: { url: `redis://127.0.0.1:${port}` }, connections: { limit: 1000 }, messages: { limit: 1000 } },
+    };
+    instances.push(await startInstance(0, { screening }), await startInstance(1, { screening }));
+    await waitForBackends();
+  });
+
+  after(async () => {
+    redis.kill('SIGKILL');
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('mail keeps flowing: every message accepted at the first try and delivered once; both instances say Redis is down', async () => {
+    const messages = Array.from({ length: 24 }, () => taggedAddress());
+    const outcomes: Outcome[] = [];
+    let killed = false;
+    await Promise.all(
+      [0, 1].map(async (c) => {
+        for (const { address, tag } of messages.filter((_, i) => i % 2 === c)) {
+          outcomes.push(await sendOnce(`127.0.0.${70 + c}`, address, tag));
+          if (outcomes.length >= 8 && !killed) {
+            killed = true;
+            redis.kill('SIGKILL');
+          }
+        }
+      }),
+    );
+    assert.deepEqual(outcomes.filter((o) => o.kind !== 'accepted'), []);
+    const tags = messages.map(({ tag }) => tag);
+    await until('every message in the Maildir', async () => (await deliveries('alice', tags)).every((n) => n > 0));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual((await deliveries('alice', tags)).filter((n) => n !== 1), []);
+    for (const instance of instances) {
+      assert.ok(instance.logs.some((line) => String(line.msg).includes('Redis is down or slow')), `pid ${instance.pid} logged the fallback`);
+    }
   });
 });
