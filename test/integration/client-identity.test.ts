@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerOf, nothingDelivered, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
+import { capturedLogger } from '../helpers/captured-logger.js';
 
 /**
  * Who the upstream thinks the client is. The test Postfix is set up as production has it:
@@ -18,18 +17,6 @@ const FOREIGN = 'victim@elsewhere.invalid';
 
 const message = (tag: string) =>
   `From: sender@client.example.net\r\nTo: alice@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@client.example.net>\r\n\r\nHello.\r\n`;
-
-/** A logger whose JSON lines a test can read. */
-function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 /** One message from `from` to a fresh alice address; resolves with the final reply and Postfix's Received line. */
 async function deliverFrom(port: number, from: string, helo = 'client.example.net'): Promise<{ final: string; received: string }> {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { localV2, proxyV1, proxyV2 } from '../helpers/proxy-header.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
+import { capturedLogger } from '../helpers/captured-logger.js';
 
 /**
  * listen.proxyProtocol in front of the real test Postfix. The load balancer is this test: it
@@ -18,17 +17,6 @@ const STRANGER = '127.0.0.2';
 
 const message = (tag: string) =>
   `From: sender@client.example.net\r\nTo: alice@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@client.example.net>\r\n\r\nHello.\r\n`;
-
-function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 /** Connects as the balancer (or `from`), writes `header`, and expects the banner. */
 async function greetedThrough(port: number, header: Buffer, from = BALANCER): Promise<SmtpTestClient> {
@@ -63,7 +51,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('PROXY protocol from a trusted balancer', () => {
   let proxy: TestProxy;
-  const captured = capturedLogger();
+  const captured = capturedLogger('debug');
   before(async () => {
     proxy = await startTestProxy(
       { listen: { proxyProtocol: { trusted: ['127.0.0.1/32'] } }, upstream: { port: services.postfixPort } },
@@ -153,7 +141,7 @@ describe('PROXY protocol: limits and timing', () => {
   });
 
   test('no header within the timeout: closed without a banner', async () => {
-    const { logger, lines } = capturedLogger();
+    const { logger, lines } = capturedLogger('debug');
     const proxy = await startTestProxy({ listen: { proxyProtocol: { trusted: ['127.0.0.1/32'], timeout: '300ms' } } }, { logger });
     try {
       const silent = await SmtpTestClient.connect(proxy.port, BALANCER);

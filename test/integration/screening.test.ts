@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
 import { passUnchanged } from '../../src/policy/decision.js';
 import type { ScanStage } from '../../src/scan/stage.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
+import { capturedLogger } from '../helpers/captured-logger.js';
 
 /**
  * Screening against a real rbldnsd (scripts/README.md lists its zones): 127.0.0.20/21 and ::1
@@ -23,17 +22,6 @@ const zones = [
 ];
 
 const message = (tag: string) => `From: s@client.example.net\r\nTo: alice@example.test\r\nSubject: ${tag}\r\n\r\nHello.\r\n`;
-
-function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 /** A proxy in front of the test Postfix with `screening`, counting upstream sessions and scans. */
 async function screeningProxy(screening: Record<string, unknown>, extra: Record<string, unknown> = {}) {
