@@ -4,7 +4,8 @@
 
 # spamc and libnet-ssleay-perl (swaks -tls) would come as Recommends, but
 # installing Recommends also drags in sa-compile and a C compiler.
-SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl rbldnsd redis-server haproxy)
+# systemd: systemd-analyze verify checks packaging/smtp-scan-proxy.service (absent from container images).
+SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl rbldnsd redis-server haproxy systemd)
 SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service rbldnsd.socket rbldnsd.service redis-server.service haproxy.service)
 
 pkg_installed() {
