@@ -1,20 +1,15 @@
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { prepareLocalSetup, removeLocalSetup } from './local-setup.js';
 import { dropPrivileges } from './privileges.js';
-import { buildScreening } from './screen/build.js';
+import { Runtime } from './runtime.js';
 import { Listener } from './server/listener.js';
 import { builtinScanners } from './scan/builtin.js';
-import { noScanning } from './scan/no-scanning.js';
 import type { ScannerFactory } from './scan/registry.js';
-import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
-import { ProxySession, type SessionSettings } from './session/proxy-session.js';
-import { MISSING_XCLIENT_REPEAT, missingXclient, UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
-import { UpstreamNotices } from './session/upstream-notices.js';
-import { UpstreamPool, type Connect } from './session/upstream-pool.js';
+import { MISSING_XCLIENT_REPEAT, missingXclient, type UpstreamLinkSettings } from './session/upstream-link.js';
+import type { Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
 import { UpstreamClient } from './upstream/client.js';
 import type { Capabilities } from './upstream/capabilities.js';
@@ -32,6 +27,11 @@ export interface ProxyOptions {
 export interface RunningProxy {
   readonly address: AddressInfo;
   readonly listener: Listener;
+  /**
+   * A reload (src/reload.ts): new connections and new messages use `config`; throws, with
+   * the old config still in force, when a part of it cannot be built.
+   */
+  reconfigure(config: Config, factories: ReadonlyMap<string, ScannerFactory>): void;
   /** Drains (see Listener.drain) and stops; resolves when every connection is closed. */
   stop(timeout?: number): Promise<void>;
 }
@@ -39,14 +39,9 @@ export interface RunningProxy {
 /** Wires one proxy from a validated config and starts listening. */
 export async function startProxy(config: Config, options: ProxyOptions): Promise<RunningProxy> {
   const { logger } = options;
-  const built = options.scanStage || config.scanners.length === 0
-    ? undefined
-    : ScanningStage.fromConfig(config, options.factories ?? builtinScanners, logger);
-  const scanStage = options.scanStage ?? built ?? noScanning;
   const local = await prepareLocalSetup(config, logger);
   const budget = new MemoryBudget(config.spool.memoryTotal);
   const connect = options.connect ?? ((upstreamOptions) => UpstreamClient.connect(upstreamOptions));
-  const linkSettings = upstreamLinkSettings(config);
   let listener: Listener | undefined;
   const learn = (capabilities: Capabilities) => listener?.updateUpstreamCapabilities(capabilities);
   const learningConnect: Connect = async (upstreamOptions) => {
@@ -55,63 +50,31 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     return client;
   };
 
-  const pool = new UpstreamPool(learningConnect, config.upstream.poolSize, config.upstream.poolIdle);
-  const sessionSettings: SessionSettings = {
-    spool: { ...config.spool, dir: local.spool.dir },
-    bareLineFeed: config.limits.bareLineFeed,
-    upstreamKeepAlive: { interval: config.upstream.keepAlive, commandTimeout: config.upstream.commandTimeout },
-  };
-  const screening = buildScreening(config, logger);
-  listener = new Listener(
-    config,
-    (session, sessionLogger, screen) =>
-      new ProxySession({
-        settings: sessionSettings,
-        link: new UpstreamLink(linkSettings, sessionLogger, pool),
-        scanStage,
-        budget,
-        logger: sessionLogger,
-        screen,
-      }),
+  const runtime = new Runtime(config, options.factories ?? builtinScanners, {
     logger,
-    screening?.screening,
-  );
+    connect: learningConnect,
+    spoolDir: local.spool.dir,
+    budget,
+    ...(options.scanStage ? { scanStage: options.scanStage } : {}),
+  });
+  listener = new Listener(config, (session, sessionLogger, screen) => runtime.newSession(sessionLogger, screen), logger, runtime.screening);
   const address = await listener.listen();
   // Still in the turn the bind completed in: no client byte has been read yet.
   dropPrivileges(local.runAs, logger);
   logger.info({ listen: address, upstream: `${config.upstream.host}:${config.upstream.port}`, spool: local.spool.dir }, 'smtp-scan-proxy listening');
-  void probeUpstream(learningConnect, linkSettings, logger);
+  void probeUpstream(learningConnect, runtime.linkSettings, logger);
   const running = listener;
   return {
     address,
     listener: running,
-    async stop(timeout = config.shutdown.timeout) {
-      await running.drain(timeout);
-      await pool.close();
-      await built?.close();
-      await screening?.close();
-      await removeLocalSetup(local);
+    reconfigure(next, factories) {
+      runtime.replace(next, factories);
+      running.reconfigure(next, runtime.screening);
     },
-  };
-}
-
-function upstreamLinkSettings(config: Config): UpstreamLinkSettings {
-  const { upstream, listen } = config;
-  return {
-    xclient: upstream.xclient,
-    notices: new UpstreamNotices(),
-    options: {
-      host: upstream.host,
-      port: upstream.port,
-      localName: upstream.helo ?? listen.hostname,
-      connectTimeout: upstream.connectTimeout,
-      commandTimeout: upstream.commandTimeout,
-      dataTimeout: upstream.dataTimeout,
-      tls: {
-        mode: upstream.starttls,
-        rejectUnauthorized: upstream.tlsVerify,
-        ...(upstream.tlsCa ? { ca: readFileSync(upstream.tlsCa) } : {}),
-      },
+    async stop(timeout = runtime.config.shutdown.timeout) {
+      await running.drain(timeout);
+      await runtime.close();
+      await removeLocalSetup(local);
     },
   };
 }

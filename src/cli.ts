@@ -8,6 +8,8 @@ import { ProxyError } from './errors.js';
 import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
 import { preparePrimary } from './local-setup.js';
+import { ConfigReloader, signalWorkers, type ReloadOptions } from './reload.js';
+import { reloadSignal } from './reload-signal.js';
 import { builtinScanners } from './scan/builtin.js';
 import { stopSignal } from './stop-signal.js';
 import { supervise } from './supervisor.js';
@@ -43,12 +45,17 @@ async function main(): Promise<number> {
   const logger = createLogger(config.log.level);
   // Before anything listens: a signal during start-up lets the start-up finish, then drains.
   const stopRequested = stopSignal();
+  const reloadRequested = reloadSignal();
+  const reloader = (role: ReloadOptions['role'], apply: ReloadOptions['apply']) =>
+    new ConfigReloader(config, { file, builtins: builtinScanners, logger, role, apply }).reload;
   if (config.workers > 1 && cluster.isPrimary) {
     await preparePrimary(config, logger, file);
     logger.info({ workers: config.workers }, 'starting workers');
+    reloadRequested.handle(reloader('primary', signalWorkers));
     return supervise(config.workers, logger, stopRequested);
   }
   const proxy = await startProxy(perWorker(config), { logger, factories });
+  reloadRequested.handle(reloader(cluster.isWorker ? 'worker' : 'process', (next, nextFactories) => proxy.reconfigure(perWorker(next), nextFactories)));
   logger.info({ signal: await stopRequested }, 'stopping: draining transactions in flight');
   await proxy.stop();
   logger.info('stopped');

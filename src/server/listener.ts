@@ -34,18 +34,18 @@ export class Listener {
   /** listen.proxyProtocol: reads each connection's PROXY header before smtp-server sees it. */
   private readonly proxyGate: ProxyProtocolGate | undefined;
   private draining = false;
+  /** What the upstream offers, learnt from its last EHLO: the base of what we offer. */
+  private capabilities: Capabilities | undefined;
 
   constructor(
-    private readonly config: Config,
+    private config: Config,
     private readonly newSession: SessionFactory,
     private readonly logger: Logger,
     screening?: Screening,
   ) {
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
-    const { greetDelay, idleTimeout, dataTimeout, maxErrors } = config.limits;
-    const onAccept = screening ? (session: SMTPServerSession, address: string) => this.startScreening(session, address, screening) : undefined;
-    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, ...(onAccept ? { onAccept } : {}) });
+    this.registerSettings(screening);
     const { proxyProtocol } = config.listen;
     this.proxyGate = proxyProtocol && new ProxyProtocolGate(this.server, proxyProtocol, config.limits.maxClients, logger);
   }
@@ -63,7 +63,32 @@ export class Listener {
 
   /** The upstream's EHLO changed what we may offer (learnt from each upstream session). */
   updateUpstreamCapabilities(capabilities: Capabilities): void {
+    this.capabilities = capabilities;
     Object.assign(this.server.options, extensionOptions(this.config.limits.maxMessageSize, capabilities));
+  }
+
+  /**
+   * A reload (src/reload.ts): new connections get these limits and this screening; smtp-server
+   * reads its options as it needs them. Open connections keep their screening, and their
+   * guards (greetDelay, idleTimeout, dataTimeout, maxErrors) follow the new values.
+   */
+  reconfigure(config: Config, screening?: Screening): void {
+    this.config = config;
+    const { limits, shutdown } = config;
+    Object.assign(this.server.options, extensionOptions(limits.maxMessageSize, this.capabilities), {
+      maxClients: limits.maxClients,
+      maxRecipients: limits.maxRecipients,
+      maxCommandLength: limits.maxLineLength,
+      socketTimeout: limits.idleTimeout,
+      closeTimeout: shutdown.timeout,
+    });
+    this.registerSettings(screening);
+  }
+
+  private registerSettings(screening: Screening | undefined): void {
+    const { greetDelay, idleTimeout, dataTimeout, maxErrors } = this.config.limits;
+    const onAccept = screening ? (session: SMTPServerSession, address: string) => this.startScreening(session, address, screening) : undefined;
+    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, ...(onAccept ? { onAccept } : {}) });
   }
 
   /**

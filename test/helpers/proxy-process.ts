@@ -12,6 +12,8 @@ export interface ProxyProcess {
   readonly pid: number;
   readonly port: number;
   readonly spoolDir: string;
+  /** The YAML file the proxy was started with. */
+  readonly configFile: string;
   /** Log lines (JSON) the proxy printed so far. */
   readonly logs: Record<string, unknown>[];
   /** Sends the signal and resolves with the exit code (or the signal's name). */
@@ -25,7 +27,7 @@ export interface ProxyProcess {
  * with a YAML config written from `config`: for tests of memory, signals and crashes.
  */
 export async function startProxyProcess(config: Record<string, unknown>): Promise<ProxyProcess> {
-  const { child, spoolDir } = await spawnProxyProcess(config);
+  const { child, spoolDir, configFile } = await spawnProxyProcess(config);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -48,6 +50,7 @@ export async function startProxyProcess(config: Record<string, unknown>): Promis
     pid: child.pid!,
     port,
     spoolDir,
+    configFile,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -62,17 +65,22 @@ export async function startProxyProcess(config: Record<string, unknown>): Promis
 }
 
 /** Writes the YAML config and starts the CLI; the caller decides when the proxy counts as started. */
-export async function spawnProxyProcess(config: Record<string, unknown>): Promise<{ child: ChildProcess; spoolDir: string }> {
+export async function spawnProxyProcess(config: Record<string, unknown>): Promise<{ child: ChildProcess; spoolDir: string; configFile: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-proc-'));
   const spoolDir = path.join(dir, 'spool');
-  const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
-  // One process unless the test asks for workers: memory figures are read from this PID.
-  const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
   const file = path.join(dir, 'config.yaml');
-  await writeFile(file, stringify(full));
+  await writeProxyConfig(file, spoolDir, config);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), '--config', file], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return { child, spoolDir };
+  return { child, spoolDir, configFile: file };
+}
+
+/** The YAML config of a proxy process, with the tests' defaults; also for rewriting it before a SIGHUP. */
+export async function writeProxyConfig(file: string, spoolDir: string, config: Record<string, unknown>): Promise<void> {
+  const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
+  // One process unless the test asks for workers: memory figures are read from this PID.
+  const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
+  await writeFile(file, stringify(full));
 }

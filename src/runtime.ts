@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from './config/load.js';
+import { buildScreening } from './screen/build.js';
+import type { ClientScreen, Screening } from './screen/screening.js';
+import { noScanning } from './scan/no-scanning.js';
+import type { ScannerFactory } from './scan/registry.js';
+import { ScanningStage } from './scan/scanning-stage.js';
+import type { ScanStage } from './scan/stage.js';
+import { ProxySession, type SessionSettings } from './session/proxy-session.js';
+import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
+import { UpstreamNotices } from './session/upstream-notices.js';
+import { UpstreamPool, type Connect } from './session/upstream-pool.js';
+import type { MemoryBudget } from './spool/memory-budget.js';
+
+export interface RuntimeDeps {
+  readonly logger: Logger;
+  /** Replaces the stage built from config.scanners in every generation (tests use doubles here). */
+  readonly scanStage?: ScanStage;
+  readonly connect: Connect;
+  /** Prepared once at start-up (spool.dir needs a restart). */
+  readonly spoolDir: string;
+  /** The process's memory for messages (spool.memoryTotal needs a restart). */
+  readonly budget: MemoryBudget;
+}
+
+/**
+ * A scan stage that counts the messages it is scanning, so a reload can close the one it
+ * replaced (the scanners' connections) once its last message is decided, never under one.
+ */
+class CountedStage implements ScanStage {
+  private inFlight = 0;
+  private retired = false;
+
+  constructor(private readonly stage: ScanningStage) {}
+
+  async run(...args: Parameters<ScanStage['run']>): ReturnType<ScanStage['run']> {
+    this.inFlight++;
+    try {
+      return await this.stage.run(...args);
+    } finally {
+      if (--this.inFlight === 0 && this.retired) void this.stage.close();
+    }
+  }
+
+  /** No new message comes here; closes at once when idle, else after the last one. */
+  retire(): Promise<void> {
+    this.retired = true;
+    return this.inFlight === 0 ? this.stage.close() : Promise.resolve();
+  }
+}
+
+/** Everything one config gives a running proxy, built whole before it replaces the previous one. */
+interface Generation {
+  readonly config: Config;
+  readonly stage: CountedStage | undefined;
+  readonly session: SessionSettings;
+  readonly link: UpstreamLinkSettings;
+  readonly pool: UpstreamPool;
+  readonly screening: { screening: Screening; close(): Promise<void> } | undefined;
+}
+
+/**
+ * The config-derived parts of a running proxy, swapped whole by a reload (src/reload.ts). A
+ * new connection takes the session settings, upstream settings and pool of the generation
+ * current when it connects, and keeps them; each message is scanned by the stage current
+ * when it is received. What a reload replaces is closed once nothing uses it: the scan stage
+ * after its last message, the upstream pool at once (its sessions in use are ended when their
+ * clients leave), the rate limits after a grace.
+ */
+export class Runtime {
+  private generation: Generation;
+  private readonly notices = new UpstreamNotices();
+
+  /** What sessions scan with: the stage of the generation current when the message arrives. */
+  readonly scanStage: ScanStage = {
+    run: (...args) => (this.generation.stage ?? this.deps.scanStage ?? noScanning).run(...args),
+  };
+
+  constructor(
+    config: Config,
+    factories: ReadonlyMap<string, ScannerFactory>,
+    private readonly deps: RuntimeDeps,
+  ) {
+    this.generation = this.build(config, factories, undefined);
+  }
+
+  get config(): Config {
+    return this.generation.config;
+  }
+
+  get linkSettings(): UpstreamLinkSettings {
+    return this.generation.link;
+  }
+
+  get screening(): Screening | undefined {
+    return this.generation.screening?.screening;
+  }
+
+  /** The session of a client that just connected, on the current generation. */
+  newSession(sessionLogger: Logger, screen: ClientScreen): ProxySession {
+    const { session, link, pool } = this.generation;
+    return new ProxySession({
+      settings: session,
+      link: new UpstreamLink(link, sessionLogger, pool),
+      scanStage: this.scanStage,
+      budget: this.deps.budget,
+      logger: sessionLogger,
+      screen,
+    });
+  }
+
+  /**
+   * Builds everything from `config` and makes it current; throws (with the old generation
+   * still current and untouched) when a part cannot be built.
+   */
+  replace(config: Config, factories: ReadonlyMap<string, ScannerFactory>): void {
+    const old = this.generation;
+    this.generation = this.build(config, factories, old);
+    if (this.generation.pool !== old.pool) void old.pool.close();
+    void old.stage?.retire();
+    const oldScreening = old.screening;
+    // Connections screened by the old limits keep asking them at MAIL and RCPT; a call after
+    // the grace finds a closed store and fails open, as a failing store always does.
+    if (oldScreening) setTimeout(() => void oldScreening.close(), old.config.limits.idleTimeout).unref();
+  }
+
+  /** Shutdown: ends the pool's idle sessions, the scanners and the rate limits. */
+  async close(): Promise<void> {
+    const { pool, stage, screening } = this.generation;
+    await pool.close();
+    await stage?.retire();
+    await screening?.close();
+  }
+
+  private build(config: Config, factories: ReadonlyMap<string, ScannerFactory>, previous: Generation | undefined): Generation {
+    const { logger } = this.deps;
+    const link = upstreamLinkSettings(config, this.notices);
+    const sameUpstream = previous && JSON.stringify(previous.config.upstream) === JSON.stringify(config.upstream);
+    const built = this.deps.scanStage || config.scanners.length === 0 ? undefined : ScanningStage.fromConfig(config, factories, logger);
+    let screening;
+    try {
+      screening = buildScreening(config, logger);
+    } catch (error) {
+      void built?.close();
+      throw error;
+    }
+    return {
+      config,
+      stage: built && new CountedStage(built),
+      session: {
+        spool: { ...config.spool, dir: this.deps.spoolDir },
+        bareLineFeed: config.limits.bareLineFeed,
+        upstreamKeepAlive: { interval: config.upstream.keepAlive, commandTimeout: config.upstream.commandTimeout },
+      },
+      link,
+      // Pooled sessions were opened with the old upstream settings: new sessions use the new ones.
+      pool: sameUpstream ? previous.pool : new UpstreamPool(this.deps.connect, config.upstream.poolSize, config.upstream.poolIdle),
+      screening,
+    };
+  }
+}
+
+function upstreamLinkSettings(config: Config, notices: UpstreamNotices): UpstreamLinkSettings {
+  const { upstream, listen } = config;
+  return {
+    xclient: upstream.xclient,
+    notices,
+    options: {
+      host: upstream.host,
+      port: upstream.port,
+      localName: upstream.helo ?? listen.hostname,
+      connectTimeout: upstream.connectTimeout,
+      commandTimeout: upstream.commandTimeout,
+      dataTimeout: upstream.dataTimeout,
+      tls: {
+        mode: upstream.starttls,
+        rejectUnauthorized: upstream.tlsVerify,
+        ...(upstream.tlsCa ? { ca: readFileSync(upstream.tlsCa) } : {}),
+      },
+    },
+  };
+}
