@@ -13,6 +13,8 @@ export interface ScannerConfig extends CommonScannerSettings {
   readonly category: ScannerCategory;
   readonly rejectScore: number;
   readonly tagScore: number;
+  /** policy.mode unless the entry overrides it. */
+  readonly mode: 'enforce' | 'observe';
   /** The keys of the scanner's own schema, validated. */
   readonly options: Readonly<Record<string, unknown>>;
 }
@@ -74,7 +76,7 @@ export function parseConfig(raw: unknown, factories: ReadonlyMap<string, Scanner
   if (!base.success) throw configError(base.error.issues, []);
   const names = new Set<string>();
   const scanners = base.data.scanners.map((entry, index) => {
-    const scanner = parseScanner(entry, index, factories);
+    const scanner = parseScanner(entry, index, factories, base.data.policy.mode);
     if (names.has(scanner.name)) {
       throw new ConfigError(`config: scanners[${index}].name: "${scanner.name}" is used twice; give each scanner its own name`);
     }
@@ -84,7 +86,12 @@ export function parseConfig(raw: unknown, factories: ReadonlyMap<string, Scanner
   return deepFreeze({ ...base.data, scanners });
 }
 
-function parseScanner(entry: { type: string }, index: number, factories: ReadonlyMap<string, ScannerFactory>): ScannerConfig {
+function parseScanner(
+  entry: { type: string },
+  index: number,
+  factories: ReadonlyMap<string, ScannerFactory>,
+  mode: ScannerConfig['mode'],
+): ScannerConfig {
   const factory = factories.get(entry.type);
   if (!factory) {
     const known = [...factories.keys()].join(', ');
@@ -98,7 +105,7 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
   const schema = factory.options.extend(commonScannerKeys).strict();
   const parsed = schema.safeParse(entry);
   if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index]);
-  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, ...options } =
+  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, mode: own, ...options } =
     parsed.data as z.output<z.ZodObject<typeof commonScannerKeys>> & Record<string, unknown>;
   const defaults = { ...scannerDefaults, ...factory.defaults };
   return {
@@ -113,6 +120,7 @@ function parseScanner(entry: { type: string }, index: number, factories: Readonl
     onOversize: onOversize ?? defaults.onOversize,
     rejectScore: rejectScore ?? defaults.rejectScore,
     tagScore: tagScore ?? defaults.tagScore,
+    mode: own ?? mode,
     options,
   };
 }

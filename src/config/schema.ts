@@ -115,6 +115,16 @@ const log = z
   })
   .prefault({});
 
+const policy = z
+  .strictObject({
+    /**
+     * observe: scanners' findings (virus, banned part, spam) are tagged and logged, never
+     * refused; a dry run in front of a working server. Faults still follow each onError.
+     */
+    mode: z.enum(['enforce', 'observe']).default('enforce'),
+  })
+  .prefault({});
+
 const shutdown = z
   .strictObject({
     /** How long in-flight transactions may take to finish after SIGTERM. */
@@ -136,6 +146,8 @@ export const commonScannerKeys = {
   rejectScore: z.number().optional(),
   /** For engines that score: over this, pass with X-Spam-Flag: YES. */
   tagScore: z.number().optional(),
+  /** Overrides policy.mode for this scanner's findings. */
+  mode: z.enum(['enforce', 'observe']).optional(),
 };
 
 export const baseSchema = z.strictObject({
@@ -145,6 +157,7 @@ export const baseSchema = z.strictObject({
   limits,
   spool,
   log,
+  policy,
   shutdown,
   /** Cheap checks of each client before the banner (DNS lists, access list, rate limits, tarpit). */
   screening: screeningSchema.optional(),

@@ -1,7 +1,7 @@
 import type { ScanResult } from '../scan/scan-result.js';
 import type { ScannerCategory } from '../scan/registry.js';
 import { bannedReply, infectedReply, replies, spamReply } from '../smtp/replies.js';
-import type { SmtpReply } from '../smtp/reply.js';
+import { formatReply, oneLine, type SmtpReply } from '../smtp/reply.js';
 import type { Decision } from './decision.js';
 import { VERDICT_HEADER_PREFIXES, verdictHeaders } from './verdict-headers.js';
 
@@ -10,7 +10,12 @@ export interface PolicySettings {
   readonly onError: 'tempfail' | 'accept';
   readonly rejectScore: number;
   readonly tagScore: number;
+  /** observe: this scanner's findings are tagged and logged, never refused. */
+  readonly mode: 'enforce' | 'observe';
 }
+
+/** The header that says what a message passed in observe mode would have had. */
+export const OBSERVE_HEADER = 'X-Scan-Proxy-Observe';
 
 /**
  * Turns the scan results of one message into a decision. Pure.
@@ -18,7 +23,9 @@ export interface PolicySettings {
  * Order: a virus, a banned part or a spam score at or over rejectScore rejects (5xx: a definite
  * finding stands even if another scanner failed); otherwise a scanner failure whose onError is
  * tempfail gives 451 4.7.1 (the sender retries); otherwise the message passes with verdict
- * headers, the sender's own X-Spam-* and X-Virus-* removed.
+ * headers, the sender's own X-Spam-* and X-Virus-* removed. A finding of a scanner in observe
+ * mode does not reject: the message goes on as a pass that says what would have happened
+ * (`observed`, and the X-Scan-Proxy-Observe header); faults still follow onError.
  */
 export function decide(
   results: readonly ScanResult[],
@@ -30,28 +37,43 @@ export function decide(
     if (!found) throw new Error(`no policy settings for scanner ${result.name}`);
     return found;
   };
-  for (const { verdict } of results) {
-    if (verdict.kind === 'infected') return reject(infectedReply(verdict.signature), `virus ${verdict.signature}`);
-  }
-  for (const { verdict } of results) {
-    if (verdict.kind === 'banned') return reject(bannedReply(verdict.reason), `banned ${verdict.items.join(' ')}`);
-  }
-  for (const result of results) {
-    const { verdict } = result;
-    const { rejectScore } = setting(result);
-    if (verdict.kind === 'scored' && verdict.score >= rejectScore) {
-      return reject(spamReply(verdict.score, rejectScore), `spam score ${verdict.score}`);
-    }
-  }
+  const enforced = finding(results.filter((result) => setting(result).mode === 'enforce'), setting);
+  if (enforced) return reject(enforced.reply, enforced.reason);
   const failed = results.filter((result) => result.verdict.kind === 'error' && setting(result).onError === 'tempfail');
   if (failed.length > 0) {
     const reason = failed.map((result) => `${result.name}: ${describeError(result)}`).join('; ');
     return reject(replies.scanTempfail, `scanner failure (${reason})`);
   }
+  const headers = verdictHeaders(results, settings, hostname);
+  const observed = finding(results.filter((result) => setting(result).mode === 'observe'), setting);
+  if (!observed) return { action: 'pass', headers: { remove: [...VERDICT_HEADER_PREFIXES], add: headers } };
+  const would = `would reject: ${formatReply(observed.reply)}`;
   return {
     action: 'pass',
-    headers: { remove: [...VERDICT_HEADER_PREFIXES], add: verdictHeaders(results, settings, hostname) },
+    headers: { remove: [...VERDICT_HEADER_PREFIXES], add: [...headers, [OBSERVE_HEADER, oneLine(would)]] },
+    observed: { reply: observed.reply, reason: observed.reason },
   };
+}
+
+/** The first definite finding: a virus, then a banned part, then a spam score at or over rejectScore. */
+function finding(
+  results: readonly ScanResult[],
+  setting: (result: ScanResult) => PolicySettings,
+): { reply: SmtpReply; reason: string } | undefined {
+  for (const { verdict } of results) {
+    if (verdict.kind === 'infected') return { reply: infectedReply(verdict.signature), reason: `virus ${verdict.signature}` };
+  }
+  for (const { verdict } of results) {
+    if (verdict.kind === 'banned') return { reply: bannedReply(verdict.reason), reason: `banned ${verdict.items.join(' ')}` };
+  }
+  for (const result of results) {
+    const { verdict } = result;
+    const { rejectScore } = setting(result);
+    if (verdict.kind === 'scored' && verdict.score >= rejectScore) {
+      return { reply: spamReply(verdict.score, rejectScore), reason: `spam score ${verdict.score}` };
+    }
+  }
+  return undefined;
 }
 
 function reject(reply: SmtpReply, reason: string): Decision {

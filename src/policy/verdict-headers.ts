@@ -3,7 +3,7 @@ import type { ScannerCategory } from '../scan/registry.js';
 import { oneLine } from '../smtp/reply.js';
 
 /** Header fields the proxy writes; whatever a sender put under these names is removed first. */
-export const VERDICT_HEADER_PREFIXES = ['X-Spam-*', 'X-Virus-*'] as const;
+export const VERDICT_HEADER_PREFIXES = ['X-Spam-*', 'X-Virus-*', 'X-Scan-Proxy-Observe'] as const;
 
 export interface HeaderSettings {
   readonly category: ScannerCategory;
@@ -38,9 +38,11 @@ function outcome(result: ScanResult): string {
       return `${result.name} not scanned (${verdict.reason})`;
     case 'error':
       return `${result.name} not scanned (${verdict.error})`;
-    default:
-      // infected and banned messages are rejected, never tagged
-      return `${result.name} ${verdict.kind}`;
+    case 'infected':
+      // only in observe mode: an enforced finding is rejected, never tagged
+      return `${result.name} infected (${verdict.signature})`;
+    case 'banned':
+      return `${result.name} banned (${verdict.reason})`;
   }
 }
 

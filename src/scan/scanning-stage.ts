@@ -20,7 +20,6 @@ export class ScanningStage implements ScanStage {
     readonly units: readonly ScannerUnit[],
     private readonly deadline: number,
     private readonly hostname: string,
-    private readonly logger: Logger,
   ) {
     this.policy = new Map(units.map((unit) => [unit.settings.name, unit.settings]));
   }
@@ -32,11 +31,11 @@ export class ScanningStage implements ScanStage {
       const scanner = factory.create(settings.options, { name: settings.name, logger: logger.child({ scanner: settings.name }) });
       return new ScannerUnit(scanner, settings);
     });
-    return new ScanningStage(units, config.limits.scanDeadline, config.listen.hostname, logger);
+    return new ScanningStage(units, config.limits.scanDeadline, config.listen.hostname);
   }
 
-  async run(message: SpooledMessage, envelope: ScanEnvelope, signal: AbortSignal): Promise<Decision> {
-    const started = performance.now();
+  /** The decision carries the results: the session's one line per message logs them. */
+  async run(message: SpooledMessage, _envelope: ScanEnvelope, signal: AbortSignal): Promise<Decision> {
     const stage = new AbortController();
     const timer = setTimeout(() => stage.abort(), this.deadline);
     const onAbort = () => stage.abort();
@@ -51,26 +50,17 @@ export class ScanningStage implements ScanStage {
           return result;
         }),
       );
-      const decision = decide(results, this.policy, this.hostname);
-      this.logger.info(
-        {
-          size: message.size,
-          rcpts: envelope.rcptTo.length,
-          ms: Math.round(performance.now() - started),
-          scans: results.map((r) => ({ name: r.name, verdict: r.verdict, ms: r.ms })),
-          decision: decision.action,
-        },
-        'message scanned',
-      );
-      return decision;
+      return { ...decide(results, this.policy, this.hostname), results };
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
   }
 
+  /** A finding that will be refused; in observe mode every scanner runs to its end. */
   private rejects(result: ScanResult): boolean {
     const { verdict } = result;
+    if (this.policy.get(result.name)!.mode === 'observe') return false;
     if (verdict.kind === 'infected' || verdict.kind === 'banned') return true;
     return verdict.kind === 'scored' && verdict.score >= this.policy.get(result.name)!.rejectScore;
   }

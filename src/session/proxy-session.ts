@@ -6,6 +6,7 @@ import { outgoingMessage } from '../message/outgoing.js';
 import type { Decision } from '../policy/decision.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
+import { queueIdOf } from '../smtp/queue-id.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
 import type { MemoryBudget } from '../spool/memory-budget.js';
 import { receiveMessage } from '../spool/receive.js';
@@ -82,7 +83,8 @@ export class ProxySession {
       const keepAlive = new UpstreamKeepAlive(() => this.deps.link.current(), settings.upstreamKeepAlive);
       try {
         const decision = await this.receiveAndScan(stream, session, spool).finally(() => keepAlive.stop());
-        if (decision.action === 'reject') return await this.refuse(decision.reply, decision.reason);
+        const facts = () => messageFacts(session, spool.size, decision, started);
+        if (decision.action === 'reject') return await this.refuse(decision.reply, { ...facts(), reason: decision.reason });
         keepAlive.throwIfFailed();
         const message = await outgoingMessage(spool, decision.headers);
         const client = this.deps.link.current();
@@ -92,7 +94,8 @@ export class ProxySession {
         // A positive reply ends the upstream transaction; after a negative one it may still be
         // open (DATA itself refused), so the next MAIL resets it first.
         this.deps.link.setInTransaction(!isPositive(reply));
-        logger.info({ size: spool.size, ms: Math.round(performance.now() - started), reply }, 'message relayed');
+        const observed = decision.observed ? { wouldReject: { ...decision.observed } } : {};
+        logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed }, 'message relayed');
         return reply;
       } catch (error) {
         if (!(error instanceof UpstreamError)) await this.deps.link.reset();
@@ -131,8 +134,8 @@ export class ProxySession {
     return this.deps.scanStage.run(spool, envelope, this.abort.signal);
   }
 
-  private async refuse(reply: SmtpReply, reason: string): Promise<SmtpReply> {
-    this.deps.logger.info({ reason, reply }, 'message refused');
+  private async refuse(reply: SmtpReply, facts: Record<string, unknown>): Promise<SmtpReply> {
+    this.deps.logger.info({ ...facts, reply }, 'message refused');
     await this.deps.link.reset();
     return reply;
   }
@@ -169,4 +172,18 @@ export class ProxySession {
       return replyFor(error);
     }
   }
+}
+
+/**
+ * What the one line a message ends with says about it, besides the reply: with the session id
+ * and client address the logger carries and the upstream's queue id, it joins with the MTA's log.
+ */
+function messageFacts(session: SMTPServerSession, size: number, decision: Decision, started: number): Record<string, unknown> {
+  return {
+    from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    rcpts: session.envelope.rcptTo.length,
+    size,
+    ms: Math.round(performance.now() - started),
+    ...(decision.results ? { scans: decision.results.map(({ name, verdict, ms }) => ({ name, verdict, ms })) } : {}),
+  };
 }

@@ -72,6 +72,7 @@ export function unitConfig(factory: ScannerFactory, options: RawOptions, overrid
     maxQueue: 10,
     timeout: 500,
     onError: 'tempfail',
+    mode: 'enforce',
     maxSize: 0,
     onOversize: 'skip',
     rejectScore: 10,

@@ -152,3 +152,16 @@ describe('scanner types that clash with the common keys', () => {
     rejects([{ type: 'plain', timeout: 'fast' }], /scanner type "plain" redefines common keys: timeout/, new Map([['plain', plain]]));
   });
 });
+
+describe('policy.mode and the per-scanner mode', () => {
+  test('enforce by default; policy.mode is every scanner\'s default; an entry overrides it', () => {
+    assert.deepEqual(scannersOf([{ type: 'echo' }]).map((s) => s.mode), ['enforce']);
+    const observed = parseConfig({ policy: { mode: 'observe' }, scanners: [{ type: 'echo' }, { type: 'lazy', mode: 'enforce' }] }, factories);
+    assert.deepEqual(observed.scanners.map((s) => [s.name, s.mode]), [['echo', 'observe'], ['lazy', 'enforce']]);
+  });
+
+  test('a mode that is neither names its key', () => {
+    assert.throws(() => parseConfig({ policy: { mode: 'dry-run' } }, factories), /policy\.mode: /);
+    rejects([{ type: 'echo', mode: 'dry-run' }], /scanners\[0\]\.mode: /);
+  });
+});

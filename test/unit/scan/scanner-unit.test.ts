@@ -15,6 +15,7 @@ const settings = (extra: Partial<ScannerConfig> = {}): ScannerConfig => ({
   maxQueue: 10,
   timeout: 300,
   onError: 'tempfail',
+  mode: 'enforce',
   maxSize: 0,
   onOversize: 'skip',
   rejectScore: 10,

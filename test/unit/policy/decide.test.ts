@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { decide, OBSERVE_HEADER, type PolicySettings } from '../../../src/policy/decide.js';
+import type { Decision } from '../../../src/policy/decision.js';
+import type { ScanResult } from '../../../src/scan/scan-result.js';
+import { scanError } from '../../../src/scan/verdict.js';
+import { formatReply } from '../../../src/smtp/reply.js';
+
+type Mode = PolicySettings['mode'];
+const virus = (mode: Mode = 'enforce', onError: PolicySettings['onError'] = 'tempfail') =>
+  ['clamav', { category: 'antivirus', onError, rejectScore: 10, tagScore: 5, mode }] as const;
+const spam = (mode: Mode = 'enforce', onError: PolicySettings['onError'] = 'tempfail') =>
+  ['spamassassin', { category: 'antispam', onError, rejectScore: 10, tagScore: 5, mode }] as const;
+const files = (mode: Mode = 'enforce') => ['attachments', { category: 'content', onError: 'tempfail', rejectScore: 10, tagScore: 5, mode }] as const;
+
+const result = (name: string, verdict: ScanResult['verdict']): ScanResult => ({ name, type: name, verdict, ms: 3, messageBytes: 100 });
+const infected = result('clamav', { kind: 'infected', signature: 'Eicar-Signature' });
+const cleanAv = result('clamav', { kind: 'clean' });
+const avDown = result('clamav', scanError('unavailable', 'connect ECONNREFUSED'));
+const score = (value: number) => result('spamassassin', { kind: 'scored', score: value, threshold: 5, rules: ['GTUBE'] });
+const spamDown = result('spamassassin', scanError('timeout', 'no verdict within 30000 ms'));
+const banned = result('attachments', { kind: 'banned', reason: 'banned attachment type: x.exe', items: ['x.exe'] });
+
+/** What a client and the next hop would see: the reply, or the added headers. */
+function seen(decision: Decision): string {
+  if (decision.action === 'reject') return formatReply(decision.reply);
+  return decision.headers.add.map(([name, value]) => `${name}: ${value.replace(/\r\n\t/g, ' ')}`).join(' | ');
+}
+
+const cases: [string, readonly (readonly [string, PolicySettings])[], ScanResult[], string][] = [
+  ['enforce: a virus rejects', [virus(), spam()], [infected, score(0)], '554 5.7.1 Message rejected: virus found: Eicar-Signature'],
+  ['enforce: spam at rejectScore rejects', [virus(), spam()], [cleanAv, score(10)], '550 5.7.1 Message rejected as spam (score 10.0, limit 10.0)'],
+  ['enforce: a virus stands though the spam engine failed', [virus(), spam()], [infected, spamDown], '554 5.7.1 Message rejected: virus found: Eicar-Signature'],
+  ['enforce: a failure with onError tempfail', [virus(), spam()], [avDown, score(0)], '451 4.7.1 Message could not be scanned, please try again later'],
+  [
+    'observe: a virus passes, tagged with what would have happened',
+    [virus('observe'), spam('observe')],
+    [infected, score(1)],
+    `X-Virus-Scanned: clamav infected (Eicar-Signature) at mx.test | X-Spam-Score: 1.0 | X-Spam-Status: No, score=1.0 required=5.0 tests=GTUBE | ${OBSERVE_HEADER}: would reject: 554 5.7.1 Message rejected: virus found: Eicar-Signature`,
+  ],
+  [
+    'observe: spam passes flagged, and says it would have been refused',
+    [virus('observe'), spam('observe')],
+    [cleanAv, score(1000)],
+    `X-Virus-Scanned: clamav clean at mx.test | X-Spam-Flag: YES | X-Spam-Score: 1000.0 | X-Spam-Status: Yes, score=1000.0 required=5.0 tests=GTUBE | ${OBSERVE_HEADER}: would reject: 550 5.7.1 Message rejected as spam (score 1000.0, limit 10.0)`,
+  ],
+  ['observe: a banned part passes', [files('observe')], [banned], `X-Virus-Scanned: attachments banned (banned attachment type: x.exe) at mx.test | ${OBSERVE_HEADER}: would reject: 554 5.7.1 Message rejected: banned attachment type: x.exe`],
+  ['observe: a fault still follows onError tempfail', [virus('observe'), spam('observe')], [avDown, score(1000)], '451 4.7.1 Message could not be scanned, please try again later'],
+  ['observe: a fault with onError accept passes', [virus('observe', 'accept'), spam('observe')], [avDown, score(0)], 'X-Virus-Scanned: clamav not scanned (unavailable) at mx.test | X-Spam-Score: 0.0 | X-Spam-Status: No, score=0.0 required=5.0 tests=GTUBE'],
+  ['per scanner: an enforcing scanner still rejects beside an observing one', [virus('enforce'), spam('observe')], [infected, score(1000)], '554 5.7.1 Message rejected: virus found: Eicar-Signature'],
+  [
+    'per scanner: an observing virus scanner lets the enforcing spam engine decide',
+    [virus('observe'), spam('enforce')],
+    [infected, score(12)],
+    '550 5.7.1 Message rejected as spam (score 12.0, limit 10.0)',
+  ],
+];
+
+describe('decide', () => {
+  for (const [name, settings, results, expected] of cases) {
+    test(name, () => assert.equal(seen(decide(results, new Map(settings), 'mx.test')), expected));
+  }
+
+  test('observe: the held-back refusal is on the decision for the log, and a forged observe header is removed', () => {
+    const decision = decide([infected], new Map([virus('observe')]), 'mx.test');
+    assert.equal(decision.action, 'pass');
+    assert.deepEqual(decision.action === 'pass' && decision.observed, {
+      reason: 'virus Eicar-Signature',
+      reply: { code: 554, enhanced: '5.7.1', text: 'Message rejected: virus found: Eicar-Signature' },
+    });
+    assert.ok(decision.action === 'pass' && decision.headers.remove.includes(OBSERVE_HEADER));
+  });
+
+  test('a clean pass in observe mode says nothing was held back', () => {
+    const decision = decide([cleanAv], new Map([virus('observe')]), 'mx.test');
+    assert.equal(decision.action === 'pass' && decision.observed, undefined);
+    assert.equal(seen(decision), 'X-Virus-Scanned: clamav clean at mx.test');
+  });
+});
