@@ -8,6 +8,7 @@ import { ProxyError } from './errors.js';
 import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
 import { preparePrimary } from './local-setup.js';
+import { startPrimaryMetrics } from './metrics/start.js';
 import { ConfigReloader, signalWorkers, type ReloadOptions } from './reload.js';
 import { reloadSignal } from './reload-signal.js';
 import { builtinScanners } from './scan/builtin.js';
@@ -52,7 +53,8 @@ async function main(): Promise<number> {
     await preparePrimary(config, logger, file);
     logger.info({ workers: config.workers }, 'starting workers');
     reloadRequested.handle(reloader('primary', signalWorkers));
-    return supervise(config.workers, logger, stopRequested);
+    const metrics = await startPrimaryMetrics(config, factories, logger);
+    return supervise(config.workers, logger, stopRequested).finally(() => metrics?.close());
   }
   const proxy = await startProxy(perWorker(config), { logger, factories });
   reloadRequested.handle(reloader(cluster.isWorker ? 'worker' : 'process', (next, nextFactories) => proxy.reconfigure(perWorker(next), nextFactories)));
