@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { prepareLocalSetup, removeLocalSetup } from './local-setup.js';
+import { startProxyMetrics } from './metrics/start.js';
 import { dropPrivileges } from './privileges.js';
 import { Runtime } from './runtime.js';
 import { Listener } from './server/listener.js';
@@ -27,6 +28,8 @@ export interface ProxyOptions {
 export interface RunningProxy {
   readonly address: AddressInfo;
   readonly listener: Listener;
+  /** The metrics listener's address, when this process serves one (config.metrics). */
+  readonly metricsAddress?: AddressInfo;
   /**
    * A reload (src/reload.ts): new connections and new messages use `config`; throws, with
    * the old config still in force, when a part of it cannot be built.
@@ -58,6 +61,8 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     ...(options.scanStage ? { scanStage: options.scanStage } : {}),
   });
   listener = new Listener(config, (session, sessionLogger, screen) => runtime.newSession(sessionLogger, screen), logger, runtime.screening);
+  // Before the first client: every connection and message is counted.
+  const metrics = await startProxyMetrics(config, options.factories ?? builtinScanners, logger);
   const address = await listener.listen();
   // Still in the turn the bind completed in: no client byte has been read yet.
   dropPrivileges(local.runAs, logger);
@@ -67,12 +72,14 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   return {
     address,
     listener: running,
+    ...(metrics?.listener ? { metricsAddress: metrics.listener.address } : {}),
     reconfigure(next, factories) {
       runtime.replace(next, factories);
       running.reconfigure(next, runtime.screening);
     },
     async stop(timeout = runtime.config.shutdown.timeout) {
       await running.drain(timeout);
+      await metrics?.close();
       await runtime.close();
       await removeLocalSetup(local);
     },

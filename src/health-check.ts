@@ -74,7 +74,8 @@ function banner(config: Config): Promise<string> {
   });
 }
 
-async function upstream(config: Config): Promise<string> {
+/** Banner, EHLO and QUIT as the proxy would (also the metrics listener's /readyz). */
+export async function upstream(config: Config): Promise<string> {
   const { upstream: settings, listen } = config;
   const client = await UpstreamClient.connect({
     host: settings.host,

@@ -125,6 +125,13 @@ const policy = z
   })
   .prefault({});
 
+/** The Prometheus listener (/metrics, /healthz, /readyz); off unless configured. */
+const metrics = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  port: z.number().int().min(0).max(65535),
+});
+
 const shutdown = z
   .strictObject({
     /** How long in-flight transactions may take to finish after SIGTERM. */
@@ -159,6 +166,7 @@ export const baseSchema = z.strictObject({
   log,
   policy,
   shutdown,
+  metrics: metrics.optional(),
   /** Cheap checks of each client before the banner (DNS lists, access list, rate limits, tarpit). */
   screening: screeningSchema.optional(),
   /**

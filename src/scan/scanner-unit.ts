@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import type { ScannerConfig } from '../config/load.js';
+import { events } from '../observe/events.js';
 import type { SpooledMessage } from '../spool/message.js';
 import { truncatedView } from '../spool/truncated-view.js';
 import type { ScanResult } from './scan-result.js';
@@ -20,6 +21,8 @@ export class ScannerUnit {
     readonly settings: ScannerConfig,
   ) {
     this.queue = new PQueue({ concurrency: settings.concurrency });
+    const publishLoad = () => events.scannerQueue.publish({ scanner: settings.name, ...this.load });
+    for (const change of ['add', 'active', 'next'] as const) this.queue.on(change, publishLoad);
   }
 
   /** Jobs running and waiting (for metrics and tests). */
@@ -30,7 +33,17 @@ export class ScannerUnit {
   async scan(message: SpooledMessage, signal: AbortSignal): Promise<ScanResult> {
     const started = performance.now();
     const { name, type } = this.settings;
-    const result = (verdict: ScanResult['verdict'], scannedBytes?: number): ScanResult => ({
+    let queueWaitSeconds: number | undefined;
+    const result = (verdict: ScanResult['verdict'], scannedBytes?: number): ScanResult => {
+      const seconds = (performance.now() - started) / 1000;
+      // Stopped because the message was decided (or its client left): not the engine's fault.
+      const aborted = verdict.kind === 'error' && signal.aborted;
+      const errorKind = verdict.kind === 'error' && !aborted ? { errorKind: verdict.error } : {};
+      const waited = queueWaitSeconds === undefined ? {} : { queueWaitSeconds };
+      events.scan.publish({ scanner: name, seconds, outcome: aborted ? 'aborted' : verdict.kind, ...errorKind, ...waited });
+      return resultOf(verdict, scannedBytes);
+    };
+    const resultOf = (verdict: ScanResult['verdict'], scannedBytes?: number): ScanResult => ({
       name,
       type,
       verdict,
@@ -51,12 +64,14 @@ export class ScannerUnit {
     // the scanner's timeout and fails into a verdict like the scan itself.
     const verdict = await this.queue
       .add(
-        () =>
-          this.bounded(async (scanSignal) => {
+        () => {
+          queueWaitSeconds = (performance.now() - started) / 1000;
+          return this.bounded(async (scanSignal) => {
             const view = oversize ? await truncatedView(message, maxSize) : message;
             if (view !== message) scannedBytes = view.size;
             return this.scanner.scan(view, scanSignal);
-          }, signal),
+          }, signal);
+        },
         { signal },
       )
       .catch((error: unknown) => scanError('timeout', `aborted while waiting: ${(error as Error).message}`));

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { events } from '../observe/events.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { Tarpit, type TarpitSettings } from './tarpit.js';
 
@@ -141,6 +142,12 @@ export class Screening {
   ) {}
 
   async connect(address: string, signal?: AbortSignal): Promise<ClientScreen> {
+    const screen = await this.screen(address, signal);
+    events.screen.publish({ verdict: screen.facts.verdict, lists: screen.facts.listedBy ?? [] });
+    return screen;
+  }
+
+  private async screen(address: string, signal?: AbortSignal): Promise<ClientScreen> {
     const { parts } = this;
     const access = parts.access.check(address);
     if (access === 'allow') return new ClientScreen(parts, address, { verdict: 'allowlisted' }, {});

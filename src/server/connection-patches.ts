@@ -1,5 +1,6 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import { events } from '../observe/events.js';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
 import { onReply, type GuardSettings } from './connection-guards.js';
 
@@ -89,6 +90,9 @@ function patchOnce(): void {
       greetingAllowed.add(this);
       this.connectionReady();
     };
+    // Counted here, where every connection passes once and its socket's close is certain.
+    events.connection.publish({ event: 'opened' });
+    this._socket.once('close', () => events.connection.publish({ event: 'closed' }));
     settings.onAccept?.(this.session, this.remoteAddress);
     // setTimeout(0) waits at least a millisecond; a trusted relay asked for no pause at all.
     if (settings.greetDelay === 0) setImmediate(greet);

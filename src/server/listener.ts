@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/load.js';
+import { events } from '../observe/events.js';
 import { ClientScreen, type Screening } from '../screen/screening.js';
 import type { ProxySession } from '../session/proxy-session.js';
 import { replies } from '../smtp/replies.js';
@@ -156,9 +157,13 @@ export class Listener {
   }
 
   private onConnect(session: SMTPServerSession, callback: Callback): void {
-    if (this.draining) return callback(replyError(replies.shuttingDown));
+    if (this.draining) {
+      events.connection.publish({ event: 'refused', reason: 'draining' });
+      return callback(replyError(replies.shuttingDown));
+    }
     const limit = this.config.limits.maxClientsPerIp;
     if (limit > 0 && this.perAddress.count(session.remoteAddress) >= limit) {
+      events.connection.publish({ event: 'refused', reason: 'per-address-limit' });
       this.logger.info({ client: session.remoteAddress, limit }, 'too many connections from one address');
       return callback(replyError(replies.tooManyFromAddress));
     }
@@ -177,6 +182,7 @@ export class Listener {
       const logger = this.logger.child({ cid: session.id, client: session.remoteAddress, ...screened });
       if (screen.atConnect) {
         logger.info({ screen: screen.facts, reply: screen.atConnect }, 'connection refused by screening');
+        events.connection.publish({ event: 'refused', reason: 'screening' });
         return callback(replyError(screen.atConnect));
       }
       await screen.beforeReply(220);
@@ -184,6 +190,7 @@ export class Listener {
       callback();
     } catch (error) {
       this.logger.error({ err: error }, 'cannot set up a session');
+      events.connection.publish({ event: 'refused', reason: 'error' });
       callback(replyError(replies.internalError));
     }
   }

@@ -13,6 +13,8 @@ import { receiveMessage } from '../spool/receive.js';
 import { Spool } from '../spool/spool.js';
 import { mailCommand, rcptCommand } from './envelope-commands.js';
 import type { ClientScreen } from '../screen/screening.js';
+import { events } from '../observe/events.js';
+import { publishMessage, refusalOutcome, upstreamOutcome } from '../observe/message-outcome.js';
 import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
 
@@ -83,6 +85,7 @@ export class ProxySession {
       const keepAlive = new UpstreamKeepAlive(() => this.deps.link.current(), settings.upstreamKeepAlive);
       try {
         const decision = await this.receiveAndScan(stream, session, spool).finally(() => keepAlive.stop());
+        if (decision.action === 'reject') publishMessage(refusalOutcome(decision.reply, decision.reason), spool.size);
         const facts = () => messageFacts(session, spool.size, decision, started);
         if (decision.action === 'reject') return await this.refuse(decision.reply, { ...facts(), reason: decision.reason });
         keepAlive.throwIfFailed();
@@ -90,14 +93,17 @@ export class ProxySession {
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.data(message);
+        publishMessage(upstreamOutcome(reply), spool.size);
         this.deps.link.noteReply(reply);
         // A positive reply ends the upstream transaction; after a negative one it may still be
         // open (DATA itself refused), so the next MAIL resets it first.
         this.deps.link.setInTransaction(!isPositive(reply));
+        if (decision.observed) events.observed.publish({ outcome: refusalOutcome(decision.observed.reply, decision.observed.reason) });
         const observed = decision.observed ? { wouldReject: { ...decision.observed } } : {};
         logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed }, 'message relayed');
         return reply;
       } catch (error) {
+        publishMessage('failed', spool.size);
         if (!(error instanceof UpstreamError)) await this.deps.link.reset();
         throw error;
       } finally {

@@ -1,3 +1,4 @@
+import { events } from '../observe/events.js';
 import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
 
 export type Connect = (options: UpstreamOptions) => Promise<UpstreamClient>;
@@ -23,6 +24,7 @@ export class UpstreamPool {
   /** An idle session that is still open, or a new one. */
   async acquire(options: UpstreamOptions): Promise<{ client: UpstreamClient; reused: boolean }> {
     for (let entry = this.idle.pop(); entry; entry = this.idle.pop()) {
+      events.upstreamSession.publish({ event: 'unpooled' });
       clearTimeout(entry.timer);
       if (!entry.client.closed) return { client: entry.client, reused: true };
     }
@@ -41,12 +43,16 @@ export class UpstreamPool {
       client,
       timer: setTimeout(() => {
         const index = this.idle.indexOf(entry);
-        if (index !== -1) this.idle.splice(index, 1);
+        if (index !== -1) {
+          this.idle.splice(index, 1);
+          events.upstreamSession.publish({ event: 'unpooled' });
+        }
         void client.quit();
       }, this.idleTimeout),
     };
     entry.timer.unref();
     this.idle.push(entry);
+    events.upstreamSession.publish({ event: 'pooled' });
   }
 
   /** Ends every idle session (shutdown). */
@@ -54,6 +60,7 @@ export class UpstreamPool {
     this.closing = true;
     const entries = this.idle.splice(0);
     await Promise.all(entries.map((entry) => {
+      events.upstreamSession.publish({ event: 'unpooled' });
       clearTimeout(entry.timer);
       return entry.client.quit();
     }));

@@ -1,3 +1,5 @@
+import { events } from '../observe/events.js';
+
 /**
  * Bytes of message data all sessions together may hold in memory. A spool that cannot reserve
  * more moves to a temp file, so memory stays bounded whatever the number of clients.
@@ -10,11 +12,14 @@ export class MemoryBudget {
   tryReserve(bytes: number): boolean {
     if (this.used + bytes > this.limit) return false;
     this.used += bytes;
+    events.spool.publish({ where: 'memory', delta: bytes });
     return true;
   }
 
   release(bytes: number): void {
-    this.used = Math.max(0, this.used - bytes);
+    const freed = Math.min(this.used, bytes);
+    this.used -= freed;
+    if (freed > 0) events.spool.publish({ where: 'memory', delta: -freed });
   }
 
   get inUse(): number {

@@ -3,6 +3,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { SpoolError } from '../errors.js';
+import { events } from '../observe/events.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { SpooledMessage } from './message.js';
 
@@ -77,6 +78,7 @@ export class Spool implements SpooledMessage {
     this.chunks = [];
     this.options.budget.release(this.reserved);
     this.reserved = 0;
+    if (this.file) events.spool.publish({ where: 'disk', delta: -this.bytes });
     // A read under way keeps the handle open until it returns (FileHandle counts them).
     await this.file?.close().catch(() => undefined);
   }
@@ -113,6 +115,7 @@ export class Spool implements SpooledMessage {
         const { bytesWritten } = await this.file!.write(chunk, offset, chunk.length - offset);
         offset += bytesWritten;
       }
+      events.spool.publish({ where: 'disk', delta: chunk.length });
     } catch (error) {
       throw spoolError('cannot write spool file', error);
     }

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { InternalError, UpstreamClosedError, UpstreamMissingExtensionError, UpstreamRefusedError } from '../errors.js';
+import { events, replyClass } from '../observe/events.js';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
 import { Capabilities } from './capabilities.js';
 import { writeMessage } from './data-writer.js';
@@ -64,6 +65,8 @@ export class UpstreamClient {
       const banner = toSmtpReply(await transport.read(options.commandTimeout));
       const client = new UpstreamClient(transport, options, banner);
       await client.#open();
+      events.upstreamSession.publish({ event: 'opened' });
+      void client.closedPromise.then(() => events.upstreamSession.publish({ event: 'closed' }));
       return client;
     } catch (error) {
       transport.destroy(new UpstreamClosedError('upstream session setup failed', { cause: error }));
@@ -178,7 +181,9 @@ export class UpstreamClient {
         if (early && early.code >= 400) return toSmtpReply(early);
         throw error;
       }
-      return toSmtpReply(await this.#transport.read(this.#options.dataTimeout));
+      const final = await this.#transport.read(this.#options.dataTimeout);
+      events.upstreamReply.publish({ command: 'DATA', class: replyClass(final.code) });
+      return toSmtpReply(final);
     });
   }
 
@@ -248,7 +253,11 @@ export class UpstreamClient {
   async #exchange(line: string, timeoutMs = this.#options.commandTimeout): Promise<RawReply> {
     assertOneLine(line);
     this.#transport.send(line);
-    return this.#transport.read(timeoutMs);
+    const reply = await this.#transport.read(timeoutMs);
+    if (events.upstreamReply.channel.hasSubscribers) {
+      events.upstreamReply.publish({ command: /^\S*/.exec(line)![0].toUpperCase(), class: replyClass(reply.code) });
+    }
+    return reply;
   }
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
