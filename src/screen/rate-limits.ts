@@ -10,7 +10,6 @@ import {
 } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import { duration } from '../config/units.js';
-import { events } from '../observe/events.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import {
   tooManyConnectionsReply,
@@ -115,11 +114,13 @@ export class RateLimits {
       if (limit === 0) continue;
       const options = { keyPrefix: `ssp-rl:${name}`, points: limit, duration: ms / 1000 };
       const Local = clustered ? RateLimiterCluster : RateLimiterMemory;
+      // The cluster primary keeps the options it first saw for a prefix: a reload's new limit needs a prefix of its own.
+      const local = { ...options, keyPrefix: `${options.keyPrefix}:${limit}/${ms}`, timeoutMs: PRIMARY_TIMEOUT };
       if (!redis) {
-        this.limiters.set(name, { limiter: new Local({ ...options, timeoutMs: PRIMARY_TIMEOUT }) });
+        this.limiters.set(name, { limiter: new Local(local) });
         continue;
       }
-      const fallback = new (servingLocally(Local))({ ...options, timeoutMs: PRIMARY_TIMEOUT });
+      const fallback = new (servingLocally(Local))(local);
       const limiter = new RateLimiterRedis({ ...options, storeClient: redis.client, rejectIfRedisNotReady: true, insuranceLimiter: fallback });
       this.limiters.set(name, { limiter, fallback });
     }
@@ -176,10 +177,7 @@ export class RateLimits {
       await entry.limiter.consume(key, 1, options);
       return false;
     } catch (error) {
-      if (error instanceof RateLimiterRes) {
-        events.screen.publish({ limit: name });
-        return true;
-      }
+      if (error instanceof RateLimiterRes) return true;
       this.failed(name, error);
       return false;
     } finally {
