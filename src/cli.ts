@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { parseArgs } from 'node:util';
 import { startProxy } from './app.js';
+import { checkConfig } from './commands/check-config.js';
+import { scanCommand } from './commands/scan.js';
+import { parseCommand, USAGE, UsageError } from './commands/usage.js';
+import { version } from './commands/version.js';
 import { loadConfig } from './config/load.js';
 import { perWorker } from './config/per-worker.js';
 import { ProxyError } from './errors.js';
@@ -15,30 +18,21 @@ import { builtinScanners } from './scan/builtin.js';
 import { stopSignal } from './stop-signal.js';
 import { supervise } from './supervisor.js';
 
-const USAGE = `Usage: smtp-scan-proxy [--config FILE] [--check]
-
-Runs the SMTP scanning proxy. The config file (YAML) may also be named by the
-SMTP_SCAN_PROXY_CONFIG environment variable; without one, the built-in defaults apply
-(listen 127.0.0.1:2525, upstream 127.0.0.1:25, no scanners).
-
---check  asks a running proxy (same config) for its banner and checks that the
-         upstream and each scanner answer; exits 0 when the proxy answers.`;
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: 'string', short: 'c' },
-      check: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
+  const command = parseCommand(process.argv.slice(2));
+  if (command.name === 'help') {
     console.log(USAGE);
     return 0;
   }
-  const { config, factories, file } = await loadConfig(values.config, builtinScanners);
-  if (values.check) {
+  if (command.name === 'version') {
+    console.log(`smtp-scan-proxy ${version()}`);
+    return 0;
+  }
+  const loaded = await loadConfig(command.config, builtinScanners);
+  const { config, factories, file } = loaded;
+  if (command.name === 'check-config') return checkConfig(loaded, command.print, (text) => console.log(text));
+  if (command.name === 'scan') return scanCommand(loaded, command.input, (line) => console.log(line)).catch(scanFailed);
+  if (command.check) {
     const lines = await healthCheck(config, factories);
     for (const line of lines) console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}: ${line.detail}`);
     return lines[0]!.ok ? 0 : 1;
@@ -64,12 +58,21 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** A scan that could not finish (unreadable file, spool fault) is a tempfail's exit status, 2. */
+function scanFailed(error: unknown): number {
+  if (error instanceof ProxyError && error.code === 'SSP_ERR_CONFIG') throw error;
+  console.error(`scan failed: ${(error as Error).message}`);
+  return 2;
+}
+
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof ProxyError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-      ? (error as Error).message
-      : error);
+    if (error instanceof UsageError) {
+      console.error(`smtp-scan-proxy: ${error.message}\n\n${USAGE}`);
+      process.exit(64);
+    }
+    console.error(error instanceof ProxyError ? error.message : error);
     process.exit(error instanceof ProxyError ? 78 : 1);
   },
 );
