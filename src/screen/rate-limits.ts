@@ -10,6 +10,7 @@ import {
 } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import { duration } from '../config/units.js';
+import { events } from '../observe/events.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import {
   tooManyConnectionsReply,
@@ -177,7 +178,10 @@ export class RateLimits {
       await entry.limiter.consume(key, 1, options);
       return false;
     } catch (error) {
-      if (error instanceof RateLimiterRes) return true;
+      if (error instanceof RateLimiterRes) {
+        events.screen.publish({ limit: name });
+        return true;
+      }
       this.failed(name, error);
       return false;
     } finally {
