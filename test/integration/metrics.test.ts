@@ -90,6 +90,59 @@ describe('metrics of one process: the counters for a known sequence (clean, viru
   });
 });
 
+describe('metrics of one process: screening refusals and message bytes in spool files', () => {
+  let proxy: TestProxy;
+  let metricsPort: number;
+
+  before(async () => {
+    proxy = await startTestProxy({
+      upstream: { port: services.postfixPort },
+      screening: { action: 'drop', access: { deny: ['127.0.0.3/32'] } },
+      spool: { memoryPerMessage: 1024 },
+      metrics: { port: 0 },
+    });
+    metricsPort = proxy.metricsAddress!.port;
+  });
+  after(() => proxy?.stop(1000));
+
+  test('a denied client is counted as refused by screening, with the verdict', async () => {
+    const before = await scrape(metricsPort);
+    const client = await SmtpTestClient.connect(proxy.port, '127.0.0.3');
+    assert.equal((await client.read()).code, 521);
+    client.close();
+    const allowed = await SmtpTestClient.greeted(proxy.port, '127.0.0.4');
+    await allowed.quit();
+    const after = await scrape(metricsPort);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_connections_refused_total', { reason: 'screening' }), 1);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_screening_total', { verdict: 'denied' }), 1);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_screening_total', { verdict: 'pass' }), 1);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_connections_accepted_total'), 2);
+  });
+
+  test('a message over memoryPerMessage shows in spool_bytes{where="disk"} while it arrives, and leaves it at 0', async () => {
+    const { address } = taggedAddress();
+    const client = await SmtpTestClient.afterEhlo(proxy.port);
+    assert.equal((await client.command('MAIL FROM:<alice@sender.example>')).code, 250);
+    assert.equal((await client.command(`RCPT TO:<${address}>`)).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    const head = `Subject: spooled\r\n\r\n${'a line of a message that goes to a spool file\r\n'.repeat(100)}`;
+    client.write(head);
+    // The receiver holds back the last few bytes until it knows they are not the end of data.
+    let onDisk = 0;
+    for (let tries = 0; onDisk <= 1024 && tries < 200; tries++) {
+      onDisk = (await scrape(metricsPort)).value('smtp_scan_proxy_spool_bytes', { where: 'disk' });
+      if (onDisk <= 1024) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(onDisk > 1024 && onDisk <= Buffer.byteLength(head), `${onDisk} bytes on disk`);
+    client.write('.\r\n');
+    assert.equal((await client.read()).code, 250);
+    await client.quit();
+    const after = await scrape(metricsPort);
+    assert.equal(after.value('smtp_scan_proxy_spool_bytes', { where: 'disk' }), 0);
+    assert.equal(after.value('smtp_scan_proxy_spool_bytes', { where: 'memory' }), 0);
+  });
+});
+
 describe('metrics with workers: 2: one scrape of the primary adds up both workers', () => {
   let proxy: ProxyProcess;
   let metricsPort: number;
