@@ -7,7 +7,7 @@ import { parseCommand, USAGE, UsageError } from './commands/usage.js';
 import { version } from './commands/version.js';
 import { loadConfig } from './config/load.js';
 import { perWorker } from './config/per-worker.js';
-import { ProxyError } from './errors.js';
+import { ConfigError, ProxyError } from './errors.js';
 import { healthCheck } from './health-check.js';
 import { createLogger } from './logger.js';
 import { preparePrimary } from './local-setup.js';
@@ -60,7 +60,7 @@ async function main(): Promise<number> {
 
 /** A scan that could not finish (unreadable file, spool fault) is a tempfail's exit status, 2. */
 function scanFailed(error: unknown): number {
-  if (error instanceof ProxyError && error.code === 'SSP_ERR_CONFIG') throw error;
+  if (error instanceof ConfigError) throw error;
   console.error(`scan failed: ${(error as Error).message}`);
   return 2;
 }
