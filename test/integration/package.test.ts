@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { access, constants, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,7 +22,7 @@ const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process
  * the registry by package.json alone (no lockfile, nothing from the checkout). The prefix stands
  * for /usr, so its bin/ is where packaging/smtp-scan-proxy.service looks for the binary.
  */
-async function packAndInstall(): Promise<{ files: string[]; binary: string }> {
+async function packAndInstall(): Promise<{ files: string[]; binary: string; work: string }> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'ssp-pack-'));
   await run('npm', ['pack', '--pack-destination', work], { cwd: root, env, maxBuffer: 16 * 1024 * 1024 });
   const [tarball] = (await readdir(work)).filter((name) => name.endsWith('.tgz'));
@@ -35,7 +35,7 @@ async function packAndInstall(): Promise<{ files: string[]; binary: string }> {
     env,
     maxBuffer: 16 * 1024 * 1024,
   });
-  return { files, binary: path.join(prefix, 'bin/smtp-scan-proxy') };
+  return { files, binary: path.join(prefix, 'bin/smtp-scan-proxy'), work };
 }
 
 /** The installed binary as a service runs it; resolves once it listens, with its port. */
@@ -60,8 +60,10 @@ function startInstalled(binary: string, configFile: string) {
   };
 }
 
-test('npm pack gives a tarball that installs into an empty prefix and scans and relays mail', { timeout: 300_000 }, async () => {
-  const { files, binary } = await packAndInstall();
+test('npm pack gives a tarball that installs into an empty prefix and scans and relays mail', { timeout: 300_000 }, async (t) => {
+  const { files, binary, work } = await packAndInstall();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-installed-'));
+  t.after(() => Promise.all([work, dir].map((folder) => rm(folder, { recursive: true, force: true }))));
   for (const file of ['dist/src/cli.js', 'dist/scanners/clamav/index.js', 'dist/scanners/spamassassin/index.js',
     'dist/scanners/attachments/index.js', 'packaging/smtp-scan-proxy.service', 'README.md']) {
     assert.ok(files.includes(file), `the tarball holds ${file}`);
@@ -72,7 +74,6 @@ test('npm pack gives a tarball that installs into an empty prefix and scans and 
   const help = await run(binary, ['--help'], { cwd: os.tmpdir(), env });
   assert.match(help.stdout, /^Usage: smtp-scan-proxy/);
 
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ssp-installed-'));
   const configFile = path.join(dir, 'config.yaml');
   await writeFile(configFile, stringify({
     listen: { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false },
