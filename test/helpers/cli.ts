@@ -58,7 +58,14 @@ export function spawnCli(configFile: string, options: SpawnOptions = {}): CliPro
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  // A child that could not be started (EACCES for another user, say) never exits: its error ends it.
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
+    child.once('error', (error) => {
+      stderr += String(error);
+      resolve(-1);
+    });
+  });
   const logs: Record<string, unknown>[] = [];
   const listening = new Promise<{ listen: { port: number }; spool: string }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
