@@ -105,8 +105,17 @@ wait_ready() {
 # Ready, or fail the wait at once when the daemon has already died.
 service_up() {
   local s=$1
-  "${s}_pid" >/dev/null || { show_log "$("${s}_log")"; die "$s: exited during start-up"; }
-  "${s}_ready"
+  # /proc/PID/cmdline can read empty or half-written for a moment while a launcher (setsid,
+  # setpriv) execs the daemon or the daemon renames itself: one miss is not yet a death.
+  for _ in 1 2 3; do
+    if "${s}_pid" >/dev/null; then
+      "${s}_ready"
+      return
+    fi
+    sleep 0.1
+  done
+  show_log "$("${s}_log")"
+  die "$s: exited during start-up"
 }
 
 cmd_stop() {
