@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import { blockedAtRcptReply, blockedReply } from '../smtp/replies.js';
+import { blockedClientReply } from './blocked-reply.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { parseCidr, unmapIPv4, type Cidr } from './ip-address.js';
 
@@ -64,6 +64,5 @@ export class AccessList {
 
 /** The reply for a denied client: the same as a DNS listing's, naming the access list. */
 export function deniedReply(address: string, action: 'drop' | 'enforce'): SmtpReply {
-  const client = unmapIPv4(address);
-  return action === 'drop' ? blockedReply(client, ACCESS_LIST_NAME) : blockedAtRcptReply(client, ACCESS_LIST_NAME);
+  return blockedClientReply(address, ACCESS_LIST_NAME, action);
 }

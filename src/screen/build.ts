@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
-import { blockedAtRcptReply, blockedReply } from '../smtp/replies.js';
-import { ACCESS_LIST_NAME, AccessList } from './access-list.js';
+import { AccessList, deniedReply } from './access-list.js';
+import { blockedClientReply } from './blocked-reply.js';
 import { DnsLists } from './dns-lists.js';
-import { unmapIPv4 } from './ip-address.js';
 import { RateLimits } from './rate-limits.js';
 import { Screening } from './screening.js';
 
@@ -12,8 +11,7 @@ export function buildScreening(config: Config, logger: Logger): { screening: Scr
   const settings = config.screening;
   if (!settings) return undefined;
   const rateLimits = RateLimits.create(settings.rateLimits, logger);
-  const reply = (address: string, list: string, when: 'connect' | 'rcpt') =>
-    when === 'connect' ? blockedReply(unmapIPv4(address), list) : blockedAtRcptReply(unmapIPv4(address), list);
+  const action = (when: 'connect' | 'rcpt') => (when === 'connect' ? 'drop' : 'enforce');
   const screening = new Screening(
     {
       action: settings.action,
@@ -22,8 +20,8 @@ export function buildScreening(config: Config, logger: Logger): { screening: Scr
       rateLimits,
       tarpit: settings.tarpit,
       replies: {
-        listed: reply,
-        denied: (address, when) => reply(address, ACCESS_LIST_NAME, when),
+        listed: (address, list, when) => blockedClientReply(address, list, action(when)),
+        denied: (address, when) => deniedReply(address, action(when)),
       },
       idleTimeout: config.limits.idleTimeout,
     },

@@ -2,8 +2,8 @@ import { Resolver } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { duration } from '../config/units.js';
-import { blockedAtRcptReply, blockedReply } from '../smtp/replies.js';
 import type { SmtpReply } from '../smtp/reply.js';
+import { blockedClientReply } from './blocked-reply.js';
 import { answerFilter, answerSpecError, isErrorAnswer, type AnswerFilter } from './dns-answer-filter.js';
 import { DnsCache } from './dns-cache.js';
 import { queryName } from './dns-query-name.js';
@@ -213,7 +213,5 @@ function systemResolve4(servers: readonly string[], timeout: number): Resolve4 {
  */
 export function listedReply(address: string, result: DnsListResult, action: 'drop' | 'enforce'): SmtpReply {
   const top = result.hits.reduce<DnsListHit | undefined>((best, hit) => (best === undefined || hit.weight > best.weight ? hit : best), undefined);
-  const list = top?.name ?? 'DNS lists';
-  const client = unmapIPv4(address);
-  return action === 'drop' ? blockedReply(client, list) : blockedAtRcptReply(client, list);
+  return blockedClientReply(address, top?.name ?? 'DNS lists', action);
 }

@@ -18,7 +18,8 @@ import {
   tooManyRecipientsReply,
   tooMuchMailReply,
 } from '../smtp/replies.js';
-import { clientKey, displayAddress } from './rate-limit-key.js';
+import { unmapIPv4 } from './ip-address.js';
+import { clientKey } from './rate-limit-key.js';
 import { acquireRedis, releaseRedis, servingLocally } from './rate-limit-redis.js';
 
 /**
@@ -137,12 +138,12 @@ export class RateLimits {
 
   /** At connect, before the banner: 421, and the connection is closed. */
   async connection(address: string): Promise<SmtpReply | undefined> {
-    return (await this.consume('connections', this.key(address))) ? tooManyConnectionsReply(displayAddress(address)) : undefined;
+    return (await this.consume('connections', this.key(address))) ? tooManyConnectionsReply(unmapIPv4(address)) : undefined;
   }
 
   /** At MAIL: 450 for this transaction. */
   async message(address: string): Promise<SmtpReply | undefined> {
-    return (await this.consume('messages', this.key(address))) ? tooMuchMailReply(displayAddress(address)) : undefined;
+    return (await this.consume('messages', this.key(address))) ? tooMuchMailReply(unmapIPv4(address)) : undefined;
   }
 
   /**
@@ -155,7 +156,7 @@ export class RateLimits {
       this.consume('recipients', this.key(address)),
       sender === '' ? false : this.consume('recipientsPerSender', sender.toLowerCase()),
     ]);
-    if (byClient) return tooManyRecipientsReply(displayAddress(address));
+    if (byClient) return tooManyRecipientsReply(unmapIPv4(address));
     return bySender ? tooManyRecipientsFromSenderReply(sender) : undefined;
   }
 
