@@ -10,6 +10,7 @@ import type { ScanStage } from './scan/stage.js';
 import { ProxySession, type SessionSettings } from './session/proxy-session.js';
 import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
 import { UpstreamNotices } from './session/upstream-notices.js';
+import { INBOUND } from './session/session-context.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import type { MemoryBudget } from './spool/memory-budget.js';
 
@@ -107,6 +108,7 @@ export class Runtime {
       budget: this.deps.budget,
       logger: sessionLogger,
       screen,
+      context: INBOUND,
     });
   }
 

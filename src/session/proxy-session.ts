@@ -17,6 +17,7 @@ import { events } from '../observe/events.js';
 import { publishMessage, refusalOutcome, upstreamOutcome } from '../observe/message-outcome.js';
 import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
+import type { SessionContext } from './session-context.js';
 
 export interface SessionSettings {
   readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
@@ -32,6 +33,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   /** What screening decided about this client at connect; asked again at MAIL and RCPT. */
   readonly screen: ClientScreen;
+  /** The listener's role and the authenticated user (src/session/session-context.ts). */
+  readonly context: SessionContext;
 }
 
 /**
