@@ -76,6 +76,15 @@ export class UpstreamLink {
     return this.client;
   }
 
+  /**
+   * The upstream session under way took this client's identity (with upstream.xclient, open()
+   * returns no session that did not), so the upstream writes the client into its own Received
+   * header and ours would say it twice.
+   */
+  get carriesClient(): boolean {
+    return this.settings.xclient && this.client !== undefined && !this.client.closed;
+  }
+
   /** Every upstream reply on the session passes here; a refusal keeps it out of the pool. */
   noteReply(reply: SmtpReply): void {
     if (!isPositive(reply)) this.refused = true;
