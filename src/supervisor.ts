@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import { startRateLimitPrimary } from './screen/rate-limits.js';
+import { startRateLimitPrimary } from './screen/limiter-set.js';
 
 const RESTART_WINDOW = 10_000;
 const MAX_RESTARTS = 5;

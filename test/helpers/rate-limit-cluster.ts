@@ -6,7 +6,8 @@
  */
 import cluster from 'node:cluster';
 import { pino } from 'pino';
-import { RateLimits, rateLimitsSchema, startRateLimitPrimary } from '../../src/screen/rate-limits.js';
+import { startRateLimitPrimary } from '../../src/screen/limiter-set.js';
+import { RateLimits, rateLimitsSchema } from '../../src/screen/rate-limits.js';
 
 const WORKERS = 2;
 const LIMIT = Number(process.env.LIMIT ?? 5);
