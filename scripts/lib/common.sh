@@ -41,6 +41,10 @@ fi
 : "${SSP_SPAMD_PORT:=10783}"
 : "${SSP_RBLDNSD_PORT:=10053}"
 : "${SSP_REDIS_PORT:=10079}"
+# Rspamd's normal worker (/checkv2) and its controller.
+: "${SSP_RSPAMD_PORT:=10333}"
+: "${SSP_RSPAMD_CONTROLLER_PORT:=10334}"
+: "${SSP_RSPAMD_WORKERS:=2}"
 # HAProxy's SMTP frontend, and the two proxy instances behind it (started by the tests, not here).
 : "${SSP_HAPROXY_PORT:=10045}"
 : "${SSP_HAPROXY_BACKEND1_PORT:=10041}"
@@ -57,7 +61,7 @@ if [[ ! $SSP_RUN_DIR =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
   exit 2
 fi
 SSP_RUN_DIR=${SSP_RUN_DIR%/}
-for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_RBLDNSD_PORT SSP_REDIS_PORT SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT; do
+for _v in SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_RBLDNSD_PORT SSP_REDIS_PORT SSP_RSPAMD_PORT SSP_RSPAMD_CONTROLLER_PORT SSP_RSPAMD_WORKERS SSP_SPAMD_CHILDREN SSP_SINK_MAX_CONN SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT; do
   if [[ ! ${!_v} =~ ^[0-9]+$ ]]; then echo "$_v must be a number: '${!_v}'" >&2; exit 2; fi
 done
 unset _v
@@ -69,7 +73,7 @@ SSP_HAPROXY_SOCKET="$SSP_RUN_DIR/haproxy/haproxy.sock"
 SSP_POSTFIX_MAILDIR="$SSP_RUN_DIR/postfix/mail"
 SSP_POSTFIX_LOG="$SSP_RUN_DIR/postfix/postfix.log"
 
-ALL_SERVICES=(postfix sink clamd spamd haproxy rbldnsd redis)
+ALL_SERVICES=(postfix sink clamd spamd haproxy rbldnsd redis rspamd)
 
 say()  { printf '%s\n' "$*"; }
 warn() { printf '%s\n' "$*" >&2; }
