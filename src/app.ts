@@ -14,6 +14,7 @@ import type { Connect } from './session/upstream-pool.js';
 import { MemoryBudget } from './spool/memory-budget.js';
 import { UpstreamClient } from './upstream/client.js';
 import type { Capabilities } from './upstream/capabilities.js';
+import { serverLabel, upstreamServers } from './upstream/servers-config.js';
 
 export interface ProxyOptions {
   readonly logger: Logger;
@@ -66,8 +67,8 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   const address = await listener.listen();
   // Still in the turn the bind completed in: no client byte has been read yet.
   dropPrivileges(local.runAs, logger);
-  logger.info({ listen: address, upstream: `${config.upstream.host}:${config.upstream.port}`, spool: local.spool.dir }, 'smtp-scan-proxy listening');
-  void probeUpstream(learningConnect, runtime.linkSettings, logger);
+  logger.info({ listen: address, upstream: upstreamServers(config.upstream).map(serverLabel).join(', '), spool: local.spool.dir }, 'smtp-scan-proxy listening');
+  void probeUpstream(runtime.connectUpstream, runtime.linkSettings, logger);
   const running = listener;
   return {
     address,

@@ -12,6 +12,8 @@ import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link
 import { UpstreamNotices } from './session/upstream-notices.js';
 import { INBOUND } from './session/session-context.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
+import { upstreamServers } from './upstream/servers-config.js';
+import { UpstreamServers } from './upstream/servers.js';
 import type { MemoryBudget } from './spool/memory-budget.js';
 
 export interface RuntimeDeps {
@@ -58,6 +60,8 @@ interface Generation {
   readonly session: SessionSettings;
   readonly link: UpstreamLinkSettings;
   readonly pool: UpstreamPool;
+  /** Which upstream server each new session of the pool goes to. */
+  readonly servers: UpstreamServers;
   readonly screening: { screening: Screening; close(): Promise<void> } | undefined;
 }
 
@@ -94,6 +98,11 @@ export class Runtime {
     return this.generation.link;
   }
 
+  /** Opens an upstream session as the clients' sessions are opened: on the server UpstreamServers picks. */
+  get connectUpstream(): Connect {
+    return this.generation.servers.connect;
+  }
+
   get screening(): Screening | undefined {
     return this.generation.screening?.screening;
   }
@@ -119,7 +128,10 @@ export class Runtime {
   replace(config: Config, factories: ReadonlyMap<string, ScannerFactory>): void {
     const old = this.generation;
     this.generation = this.build(config, factories, old);
-    if (this.generation.pool !== old.pool) void old.pool.close();
+    if (this.generation.pool !== old.pool) {
+      void old.pool.close();
+      old.servers.close();
+    }
     void old.stage?.retire();
     const oldScreening = old.screening;
     // Connections screened by the old limits keep asking them at MAIL and RCPT; a call after
@@ -129,7 +141,8 @@ export class Runtime {
 
   /** Shutdown: ends the pool's idle sessions, the scanners and the rate limits. */
   async close(): Promise<void> {
-    const { pool, stage, screening } = this.generation;
+    const { pool, servers, stage, screening } = this.generation;
+    servers.close();
     await pool.close();
     await stage?.retire();
     await screening?.close();
@@ -147,6 +160,8 @@ export class Runtime {
       void built?.close();
       throw error;
     }
+    const servers = sameUpstream ? previous.servers : new UpstreamServers(upstreamServers(config.upstream), this.deps.connect, logger);
+    servers.startProbes(config.upstream.probeInterval, link.options);
     return {
       config,
       stage: built && new CountedStage(built),
@@ -157,7 +172,8 @@ export class Runtime {
       },
       link,
       // Pooled sessions were opened with the old upstream settings: new sessions use the new ones.
-      pool: sameUpstream ? previous.pool : new UpstreamPool(this.deps.connect, config.upstream.poolSize, config.upstream.poolIdle),
+      pool: sameUpstream ? previous.pool : new UpstreamPool(servers.connect, config.upstream.poolSize, config.upstream.poolIdle, servers.fits),
+      servers,
       screening,
     };
   }

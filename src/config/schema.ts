@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { screeningSchema } from '../screen/config.js';
+import { upstreamServersKeys } from '../upstream/servers-config.js';
 import { byteSize, duration } from './units.js';
 
 /**
@@ -61,6 +62,7 @@ const upstream = z
      * does not drop the session as idle (Postfix smtpd_timeout and Exchange: 5 minutes); 0: never.
      */
     keepAlive: duration.default(60_000),
+    ...upstreamServersKeys,
   })
   .prefault({});
 

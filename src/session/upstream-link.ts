@@ -29,9 +29,8 @@ export function missingXclient(settings: UpstreamLinkSettings, client: UpstreamC
 }
 
 function missingXclientMessage(settings: UpstreamLinkSettings, client: UpstreamClient): string {
-  const { host, port } = settings.options;
   const seenAs = client.localAddress ?? "the proxy's address";
-  return `upstream ${host}:${port} does not offer XCLIENT to this proxy, so every client would reach it as the proxy `
+  return `upstream ${client.server} does not offer XCLIENT to this proxy, so every client would reach it as the proxy `
     + `(${seenAs}), which it may trust: no mail is relayed. Add ${seenAs.includes(':') ? `[${seenAs}]` : seenAs} to `
     + 'smtpd_authorized_xclient_hosts in Postfix\'s main.cf and run "postfix reload"; for an upstream without XCLIENT '
     + '(Exchange), set upstream.xclient: false';
@@ -192,10 +191,9 @@ export class UpstreamLink {
       const refusal = reply;
       reply = await client.xclient(fallback, helo);
       if (isPositive(reply) && this.settings.notices.due('no ipv6 in xclient')) {
-        const { host, port } = this.settings.options;
         this.logger.warn(
           { upstreamReply: refusal },
-          `upstream ${host}:${port} takes no IPv6 address in XCLIENT: IPv6 clients are passed as ADDR=[UNAVAILABLE] `
+          `upstream ${client.server} takes no IPv6 address in XCLIENT: IPv6 clients are passed as ADDR=[UNAVAILABLE] `
           + '(unknown to its access rules, trusted by none). Set inet_protocols = all in Postfix\'s main.cf to see their addresses',
         );
       }

@@ -19,6 +19,8 @@ export class UpstreamPool {
     private readonly connect: Connect,
     private readonly size: number,
     private readonly idleTimeout: number,
+    /** Whether an idle session may still serve a client (src/upstream/servers.ts: its server is still a first choice). */
+    private readonly fits: (client: UpstreamClient) => boolean = () => true,
   ) {}
 
   /** An idle session that is still open, or a new one. */
@@ -26,7 +28,9 @@ export class UpstreamPool {
     for (let entry = this.idle.pop(); entry; entry = this.idle.pop()) {
       events.upstreamSession.publish({ event: 'unpooled' });
       clearTimeout(entry.timer);
-      if (!entry.client.closed) return { client: entry.client, reused: true };
+      if (entry.client.closed) continue;
+      if (this.fits(entry.client)) return { client: entry.client, reused: true };
+      void entry.client.quit();
     }
     return { client: await this.open(options), reused: false };
   }

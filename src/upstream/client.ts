@@ -7,6 +7,7 @@ import { Capabilities } from './capabilities.js';
 import { writeMessage } from './data-writer.js';
 import type { UpstreamOptions } from './options.js';
 import { toSmtpReply, type RawReply } from './reply-parser.js';
+import { serverLabel } from './servers-config.js';
 import { Transport } from './transport.js';
 import { xclientCommands } from './xclient.js';
 
@@ -82,6 +83,11 @@ export class UpstreamClient {
   /** Whether STARTTLS succeeded. */
   get secure(): boolean {
     return this.#secure;
+  }
+
+  /** The upstream this session is with, as `host:port`. */
+  get server(): string {
+    return serverLabel(this.#options);
   }
 
   /** The address the upstream sees this session come from (what its XCLIENT access list must name). */
