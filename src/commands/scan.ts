@@ -6,6 +6,7 @@ import { silentLogger } from '../logger.js';
 import type { Decision } from '../policy/decision.js';
 import type { ScanResult } from '../scan/scan-result.js';
 import { noScanning } from '../scan/no-scanning.js';
+import type { ScanEnvelope } from '../scan/scan-session.js';
 import { ScanningStage } from '../scan/scanning-stage.js';
 import { replies } from '../smtp/replies.js';
 import { formatReply } from '../smtp/reply.js';
@@ -33,7 +34,7 @@ export async function scanCommand({ config, factories }: LoadedConfig, input: st
     if (received.error) throw received.error;
     const decision: Decision = received.sizeExceeded
       ? { action: 'reject', reply: replies.messageTooBig, reason: `message over limits.maxMessageSize (${config.limits.maxMessageSize} bytes)` }
-      : await (stage ?? noScanning).run(spool, { mailFrom: '', rcptTo: [], clientAddress: '127.0.0.1' }, new AbortController().signal);
+      : await (stage ?? noScanning).run(spool, localSession(), new AbortController().signal);
     if (!stage) out('no scanners configured');
     for (const result of decision.results ?? []) out(`${result.name}: ${describe(result)} (${result.ms} ms)`);
     return report(decision, out);
@@ -42,6 +43,11 @@ export async function scanCommand({ config, factories }: LoadedConfig, input: st
     await stage?.close();
     await removeLocalSetup(local);
   }
+}
+
+/** A file has no SMTP session: the scanners see a local one, with no HELO and no envelope. */
+function localSession(): ScanEnvelope {
+  return { id: 'scan', clientAddress: '127.0.0.1', protocol: 'SMTP', mailFrom: '', rcptTo: [], role: 'inbound', receivedAt: new Date() };
 }
 
 function report(decision: Decision, out: (line: string) => void): number {

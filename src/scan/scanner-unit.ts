@@ -4,6 +4,7 @@ import { events } from '../observe/events.js';
 import type { SpooledMessage } from '../spool/message.js';
 import { truncatedView } from '../spool/truncated-view.js';
 import type { ScanResult } from './scan-result.js';
+import type { ScanSession } from './scan-session.js';
 import type { Scanner } from './scanner.js';
 import { scanError, type Verdict } from './verdict.js';
 
@@ -30,7 +31,7 @@ export class ScannerUnit {
     return { running: this.queue.pending, waiting: this.queue.size };
   }
 
-  async scan(message: SpooledMessage, signal: AbortSignal): Promise<ScanResult> {
+  async scan(message: SpooledMessage, signal: AbortSignal, session: ScanSession): Promise<ScanResult> {
     const started = performance.now();
     const { name, type } = this.settings;
     let queueWaitSeconds: number | undefined;
@@ -69,7 +70,7 @@ export class ScannerUnit {
           return this.bounded(async (scanSignal) => {
             const view = oversize ? await truncatedView(message, maxSize) : message;
             if (view !== message) scannedBytes = view.size;
-            return this.scanner.scan(view, scanSignal);
+            return this.scanner.scan(view, scanSignal, session);
           }, signal);
         },
         { signal },

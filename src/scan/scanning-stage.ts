@@ -35,7 +35,8 @@ export class ScanningStage implements ScanStage {
   }
 
   /** The decision carries the results: the session's one line per message logs them. */
-  async run(message: SpooledMessage, _envelope: ScanEnvelope, signal: AbortSignal): Promise<Decision> {
+  async run(message: SpooledMessage, envelope: ScanEnvelope, signal: AbortSignal): Promise<Decision> {
+    const session = { ...envelope, hostname: this.hostname };
     const stage = new AbortController();
     const timer = setTimeout(() => stage.abort(), this.deadline);
     const onAbort = () => stage.abort();
@@ -45,7 +46,7 @@ export class ScanningStage implements ScanStage {
       // rather than awaited, so a hung spam engine does not delay a virus's 554.
       const results = await Promise.all(
         this.units.map(async (unit) => {
-          const result = await unit.scan(message, stage.signal);
+          const result = await unit.scan(message, stage.signal, session);
           if (this.rejects(result)) stage.abort();
           return result;
         }),

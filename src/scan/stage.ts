@@ -1,12 +1,8 @@
 import type { Decision } from '../policy/decision.js';
 import type { SpooledMessage } from '../spool/message.js';
+import type { ScanEnvelope } from './scan-session.js';
 
-/** The envelope a scan stage may look at (never changes it). */
-export interface ScanEnvelope {
-  readonly mailFrom: string;
-  readonly rcptTo: readonly string[];
-  readonly clientAddress: string;
-}
+export type { ScanEnvelope } from './scan-session.js';
 
 /**
  * Everything between "message received" and "message relayed": scanners plus policy. The

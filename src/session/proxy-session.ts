@@ -4,6 +4,7 @@ import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
 import { outgoingMessage } from '../message/outgoing.js';
 import type { Decision } from '../policy/decision.js';
+import { scanEnvelopeOf } from '../scan/scan-session.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
 import { queueIdOf } from '../smtp/queue-id.js';
@@ -18,6 +19,7 @@ import { publishMessage, refusalOutcome, upstreamOutcome } from '../observe/mess
 import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
 import type { SessionContext } from './session-context.js';
+import type { ForwardedClient } from './forwarded-client.js';
 
 export interface SessionSettings {
   readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
@@ -37,6 +39,8 @@ export interface SessionDeps {
   readonly context: SessionContext;
 }
 
+  /** A client named by a trusted peer's XFORWARD (listen.xforward) replaces the peer's logger and screen. */
+  readonly forwarded?: ForwardedClient;
 /**
  * One client connection relayed in lockstep to its upstream session: each MAIL and RCPT gets
  * the upstream's own reply; DATA is received whole, scanned, and relayed only if the scan
@@ -47,7 +51,7 @@ export class ProxySession {
   private readonly abort = new AbortController();
   private handlerRunning = false;
 
-  constructor(private readonly deps: SessionDeps) {}
+  constructor(private deps: SessionDeps) {}
 
   /** A command is being relayed or a message received, scanned or sent. */
   get busy(): boolean {
@@ -58,6 +62,8 @@ export class ProxySession {
     return this.guard('MAIL', async () => {
       const { screen } = this.deps;
       if (screen.refusesRecipients) return replies.senderOkLocally;
+      const named = await this.deps.forwarded?.take(session);
+      if (named) this.deps = { ...this.deps, ...named };
       const tooMuch = await screen.mail();
       if (tooMuch) return this.screened('MAIL', tooMuch);
       const client = await this.deps.link.begin(session, this.abort.signal);
@@ -135,12 +141,7 @@ export class ProxySession {
     if (received.error) throw received.error;
     if (received.sizeExceeded) return { action: 'reject', reply: replies.messageTooBig, reason: 'message too big' };
     if (received.bareLineBreaks > 0 && bareLineFeed === 'reject') return { action: 'reject', reply: replies.bareLineFeed, reason: 'bare CR or LF' };
-    const envelope = {
-      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-      rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
-      clientAddress: session.remoteAddress,
-    };
-    return this.deps.scanStage.run(spool, envelope, this.abort.signal);
+    return this.deps.scanStage.run(spool, scanEnvelopeOf(session, this.deps.context), this.abort.signal);
   }
 
   private async refuse(reply: SmtpReply, facts: Record<string, unknown>): Promise<SmtpReply> {

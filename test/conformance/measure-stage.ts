@@ -97,10 +97,10 @@ const sequentialReal: ScannerFactory = {
     return {
       name: context.name,
       type: 'sequential-real',
-      async scan(message, signal) {
-        const first = await av.scan(message, signal);
+      async scan(message, signal, session) {
+        const first = await av.scan(message, signal, session);
         if (first.kind !== 'clean') return first;
-        return spam.scan(message, signal);
+        return spam.scan(message, signal, session);
       },
     };
   },

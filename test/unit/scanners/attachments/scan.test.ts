@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { attachmentsOptions, attachmentsScanner, scanAttachments } from '../../../../scanners/attachments/index.js';
 import { MAX_DEPTH } from '../../../../scanners/attachments/walk.js';
 import { defaultRules, fixture, mixed, scan, spooled } from './helpers.js';
+import { scanSession } from '../../../helpers/scan-session.js';
 
 const exe = 'Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="setup.exe"\r\n\r\nTVqQAAMAAAAEAAAA//8AAA==';
 
@@ -161,7 +162,7 @@ describe('attachments scanner: factory and options', () => {
     });
     assert.equal(scanner.name, 'policy');
     assert.equal(scanner.type, 'attachments');
-    const verdict = await scanner.scan(spooled(await fixture('clean-pdf')), new AbortController().signal);
+    const verdict = await scanner.scan(spooled(await fixture('clean-pdf')), new AbortController().signal, scanSession());
     assert.deepEqual(verdict, { kind: 'banned', reason: 'banned attachment type: report.pdf', items: ['report.pdf'] });
   });
 });

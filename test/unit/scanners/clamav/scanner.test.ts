@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import pino from 'pino';
 import { clamavScanner, type ClamavOptions } from '../../../../scanners/clamav/index.js';
 import { fakeServer, memoryMessage, readInstream, type Instream } from './fakes.js';
+import { scanSession } from '../../../helpers/scan-session.js';
 
 const context = { name: 'clamav', logger: pino({ enabled: false }) };
 const tcp = (port: number, extra: Partial<ClamavOptions> = {}) =>
@@ -31,7 +32,7 @@ describe('clamav adapter against a fake clamd', () => {
     let upload: Instream | undefined;
     const server = await answering('stream: OK\0', (u) => (upload = u));
     try {
-      const verdict = await tcp(server.port, { chunkSize: 16_384 }).scan(memoryMessage(body, 50_000), within());
+      const verdict = await tcp(server.port, { chunkSize: 16_384 }).scan(memoryMessage(body, 50_000), within(), scanSession());
       assert.deepEqual(verdict, { kind: 'clean' });
       assert.ok(upload);
       assert.equal(upload.command, 'zINSTREAM');
@@ -47,7 +48,7 @@ describe('clamav adapter against a fake clamd', () => {
     let upload: Instream | undefined;
     const server = await answering('stream: OK\0', (u) => (upload = u));
     try {
-      assert.deepEqual(await tcp(server.port).scan(memoryMessage(''), within()), { kind: 'clean' });
+      assert.deepEqual(await tcp(server.port).scan(memoryMessage(''), within(), scanSession()), { kind: 'clean' });
       assert.deepEqual(upload, { command: 'zINSTREAM', frames: [], data: Buffer.alloc(0), terminated: true });
     } finally {
       await server.close();
@@ -57,7 +58,7 @@ describe('clamav adapter against a fake clamd', () => {
   test('FOUND is infected with the signature name', async () => {
     const server = await answering('stream: Eicar-Test-Signature.UNOFFICIAL FOUND\0');
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage('x'), within());
+      const verdict = await tcp(server.port).scan(memoryMessage('x'), within(), scanSession());
       assert.deepEqual(verdict, { kind: 'infected', signature: 'Eicar-Test-Signature.UNOFFICIAL' });
     } finally {
       await server.close();
@@ -72,7 +73,7 @@ describe('clamav adapter against a fake clamd', () => {
     try {
       const message = memoryMessage(Buffer.alloc(4 * 1024 * 1024, 'a'));
       for (let run = 0; run < 20; run++) {
-        const verdict = await tcp(server.port).scan(message, within());
+        const verdict = await tcp(server.port).scan(message, within(), scanSession());
         assert.equal(verdict.kind === 'error' && verdict.error, 'too-large', JSON.stringify(verdict));
       }
     } finally {
@@ -87,7 +88,7 @@ describe('clamav adapter against a fake clamd', () => {
         : readInstream(socket, () => socket.end('stream: OK\0')),
     );
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(1024 * 1024, 'a')), within());
+      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(1024 * 1024, 'a')), within(), scanSession());
       assert.deepEqual(verdict, { kind: 'clean' });
       assert.equal(server.sockets.length, 2);
     } finally {
@@ -98,7 +99,7 @@ describe('clamav adapter against a fake clamd', () => {
   test('a connection cut twice is a protocol error', async () => {
     const server = await fakeServer((socket) => readInstream(socket, () => socket.resetAndDestroy(), 64 * 1024));
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(1024 * 1024, 'a')), within());
+      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(1024 * 1024, 'a')), within(), scanSession());
       assert.equal(verdict.kind === 'error' && verdict.error, 'protocol', JSON.stringify(verdict));
       assert.equal(server.sockets.length, 2);
     } finally {
@@ -116,7 +117,7 @@ describe('clamav adapter against a fake clamd', () => {
     test(`${what} is a protocol error`, async () => {
       const server = await answering(reply);
       try {
-        const verdict = await tcp(server.port).scan(memoryMessage('hello'), within());
+        const verdict = await tcp(server.port).scan(memoryMessage('hello'), within(), scanSession());
         assert.equal(verdict.kind === 'error' && verdict.error, 'protocol', JSON.stringify(verdict));
       } finally {
         await server.close();
@@ -128,13 +129,13 @@ describe('clamav adapter against a fake clamd', () => {
     const server = await fakeServer(() => {});
     const { port } = server;
     await server.close();
-    const verdict = await tcp(port).scan(memoryMessage('hello'), within());
+    const verdict = await tcp(port).scan(memoryMessage('hello'), within(), scanSession());
     assert.equal(verdict.kind === 'error' && verdict.error, 'unavailable', JSON.stringify(verdict));
   });
 
   test('a missing unix socket is unavailable', async () => {
     const scanner = clamavScanner.create(clamavScanner.options.parse({ socket: socketPath() }) as ClamavOptions, context);
-    const verdict = await scanner.scan(memoryMessage('hello'), within());
+    const verdict = await scanner.scan(memoryMessage('hello'), within(), scanSession());
     assert.equal(verdict.kind === 'error' && verdict.error, 'unavailable', JSON.stringify(verdict));
   });
 
@@ -143,7 +144,7 @@ describe('clamav adapter against a fake clamd', () => {
     const server = await fakeServer((socket) => readInstream(socket, () => socket.end('stream: OK\0')), path);
     try {
       const scanner = clamavScanner.create(clamavScanner.options.parse({ socket: path }) as ClamavOptions, context);
-      assert.deepEqual(await scanner.scan(memoryMessage('hello'), within()), { kind: 'clean' });
+      assert.deepEqual(await scanner.scan(memoryMessage('hello'), within(), scanSession()), { kind: 'clean' });
     } finally {
       await server.close();
     }
@@ -153,7 +154,7 @@ describe('clamav adapter against a fake clamd', () => {
     const server = await fakeServer((socket) => readInstream(socket, () => {}));
     try {
       const controller = new AbortController();
-      const scanning = tcp(server.port).scan(memoryMessage('hello'), controller.signal);
+      const scanning = tcp(server.port).scan(memoryMessage('hello'), controller.signal, scanSession());
       while (server.sockets.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       const closed = once(server.sockets[0]!, 'close');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -177,7 +178,7 @@ describe('clamav adapter against a fake clamd', () => {
         size: message.size,
         createReadStream: () => message.createReadStream().once('close', () => (sourceClosed = true)),
       };
-      const verdict = await tcp(server.port).scan(tracked, AbortSignal.timeout(100));
+      const verdict = await tcp(server.port).scan(tracked, AbortSignal.timeout(100), scanSession());
       assert.equal(verdict.kind === 'error' && verdict.error, 'timeout', JSON.stringify(verdict));
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(sourceClosed, true);
@@ -189,7 +190,7 @@ describe('clamav adapter against a fake clamd', () => {
   test('an already aborted signal makes no connection', async () => {
     const server = await answering('stream: OK\0');
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage('hello'), AbortSignal.abort());
+      const verdict = await tcp(server.port).scan(memoryMessage('hello'), AbortSignal.abort(), scanSession());
       assert.equal(verdict.kind === 'error' && verdict.error, 'timeout');
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(server.sockets.length, 0);
@@ -237,7 +238,7 @@ describe('clamav adapter against a fake clamd', () => {
       try {
         const options = transport === 'unix' ? { socket: path } : { port: server.port };
         const scanner = clamavScanner.create(clamavScanner.options.parse(options) as ClamavOptions, context);
-        assert.deepEqual(await scanner.scan(message, within(30_000)), { kind: 'clean' });
+        assert.deepEqual(await scanner.scan(message, within(30_000), scanSession()), { kind: 'clean' });
         // What was pulled went into kernel socket buffers (~200 KB for unix, a few MB for
         // loopback TCP); a client that ignored backpressure would have pulled all 16 MB.
         const bound = transport === 'unix' ? 1024 * 1024 : size / 2;

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import pino from 'pino';
 import { spamassassinScanner, type SpamassassinOptions } from '../../../../scanners/spamassassin/index.js';
 import { fakeServer, memoryMessage, readRequest, type SpamcRequest } from './fakes.js';
+import { scanSession } from '../../../helpers/scan-session.js';
 
 const context = { name: 'spamd', logger: pino({ enabled: false }) };
 const scannerFor = (options: Partial<SpamassassinOptions>) =>
@@ -35,7 +36,7 @@ describe('spamassassin adapter against a fake spamd', () => {
     let request: SpamcRequest | undefined;
     const server = await answering(GTUBE_REPLY, (r) => (request = r));
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage(body, 1000), within());
+      const verdict = await tcp(server.port).scan(memoryMessage(body, 1000), within(), scanSession());
       assert.deepEqual(verdict, { kind: 'scored', score: 1000, threshold: 5, rules: ['GTUBE', 'NO_RECEIVED', 'NO_RELAYS', 'TVD_SPACE_RATIO'] });
       assert.ok(request);
       assert.equal(request.line, 'SYMBOLS SPAMC/1.5');
@@ -51,7 +52,7 @@ describe('spamassassin adapter against a fake spamd', () => {
     let request: SpamcRequest | undefined;
     const server = await answering(GTUBE_REPLY, (r) => (request = r));
     try {
-      await tcp(server.port, { user: 'mailfilter' }).scan(memoryMessage('x'), within());
+      await tcp(server.port, { user: 'mailfilter' }).scan(memoryMessage('x'), within(), scanSession());
       assert.deepEqual(request?.headers, ['Content-length: 1', 'User: mailfilter']);
     } finally {
       await server.close();
@@ -62,7 +63,7 @@ describe('spamassassin adapter against a fake spamd', () => {
     let request: SpamcRequest | undefined;
     const server = await answering(captured('symbols-empty.txt'), (r) => (request = r));
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage(''), within());
+      const verdict = await tcp(server.port).scan(memoryMessage(''), within(), scanSession());
       assert.equal(verdict.kind, 'scored');
       assert.deepEqual(request?.headers, ['Content-length: 0']);
       assert.equal(request?.body.length, 0);
@@ -74,7 +75,7 @@ describe('spamassassin adapter against a fake spamd', () => {
   test('a negative score', async () => {
     const server = await answering('SPAMD/1.1 0 EX_OK\r\nContent-length: 8\r\nSpam: False ; -1.9 / 5.0\r\n\r\nBAYES_00');
     try {
-      assert.deepEqual(await tcp(server.port).scan(memoryMessage('x'), within()), {
+      assert.deepEqual(await tcp(server.port).scan(memoryMessage('x'), within(), scanSession()), {
         kind: 'scored',
         score: -1.9,
         threshold: 5,
@@ -88,7 +89,7 @@ describe('spamassassin adapter against a fake spamd', () => {
   test('a non-zero spamd status is a protocol error with its text', async () => {
     const server = await answering('SPAMD/1.0 74 Read error\r\n');
     try {
-      assert.deepEqual(await tcp(server.port).scan(memoryMessage('x'), within()), {
+      assert.deepEqual(await tcp(server.port).scan(memoryMessage('x'), within(), scanSession()), {
         kind: 'error',
         error: 'protocol',
         detail: 'spamd EX_IOERR (74): Read error',
@@ -101,7 +102,7 @@ describe('spamassassin adapter against a fake spamd', () => {
   test('spamd rejecting the request before the whole message is sent keeps its reply', async () => {
     const server = await fakeServer((socket) => socket.once('data', () => socket.end('SPAMD/1.0 76 Bad header line: x\r\n')));
     try {
-      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(4 * 1024 * 1024, 'a')), within());
+      const verdict = await tcp(server.port).scan(memoryMessage(Buffer.alloc(4 * 1024 * 1024, 'a')), within(), scanSession());
       assert.deepEqual(verdict, { kind: 'error', error: 'protocol', detail: 'spamd EX_PROTOCOL (76): Bad header line: x' });
     } finally {
       await server.close();
@@ -117,7 +118,7 @@ describe('spamassassin adapter against a fake spamd', () => {
     test(`${what} is a protocol error`, async () => {
       const server = await answering(reply);
       try {
-        const verdict = await tcp(server.port).scan(memoryMessage('x'), within());
+        const verdict = await tcp(server.port).scan(memoryMessage('x'), within(), scanSession());
         assert.equal(errorKind(verdict), 'protocol', JSON.stringify(verdict));
       } finally {
         await server.close();
@@ -134,7 +135,7 @@ describe('spamassassin adapter against a fake spamd', () => {
       const server = await answering(GTUBE_REPLY, (r) => (request = r));
       try {
         const message = { size, createReadStream: () => Readable.from([Buffer.alloc(given, 'a')]) };
-        const verdict = await tcp(server.port).scan(message, within());
+        const verdict = await tcp(server.port).scan(message, within(), scanSession());
         assert.equal(errorKind(verdict), 'protocol', JSON.stringify(verdict));
         while (request === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
         assert.ok(request.body.length <= size, `spamd got ${request.body.length} bytes`);
@@ -148,15 +149,15 @@ describe('spamassassin adapter against a fake spamd', () => {
     const server = await fakeServer(() => {});
     const { port } = server;
     await server.close();
-    assert.equal(errorKind(await tcp(port).scan(memoryMessage('x'), within())), 'unavailable');
+    assert.equal(errorKind(await tcp(port).scan(memoryMessage('x'), within(), scanSession())), 'unavailable');
   });
 
   test('a missing unix socket is unavailable; a present one works', async () => {
     const path = socketPath();
-    assert.equal(errorKind(await scannerFor({ socket: path }).scan(memoryMessage('x'), within())), 'unavailable');
+    assert.equal(errorKind(await scannerFor({ socket: path }).scan(memoryMessage('x'), within(), scanSession())), 'unavailable');
     const server = await fakeServer((socket) => readRequest(socket, () => socket.end(GTUBE_REPLY)), path);
     try {
-      assert.equal((await scannerFor({ socket: path }).scan(memoryMessage('x'), within())).kind, 'scored');
+      assert.equal((await scannerFor({ socket: path }).scan(memoryMessage('x'), within(), scanSession())).kind, 'scored');
     } finally {
       await server.close();
     }
@@ -166,7 +167,7 @@ describe('spamassassin adapter against a fake spamd', () => {
     const server = await fakeServer((socket) => readRequest(socket, () => {}));
     try {
       const controller = new AbortController();
-      const scanning = tcp(server.port).scan(memoryMessage('x'), controller.signal);
+      const scanning = tcp(server.port).scan(memoryMessage('x'), controller.signal, scanSession());
       while (server.sockets.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       const fake = server.sockets[0]!;
       const closed = new Promise((resolve) => fake.once('close', resolve));
@@ -214,7 +215,7 @@ describe('spamassassin adapter against a fake spamd', () => {
         ),
     };
     try {
-      assert.equal((await scannerFor({ socket: path }).scan(message, within(30_000))).kind, 'scored');
+      assert.equal((await scannerFor({ socket: path }).scan(message, within(30_000), scanSession())).kind, 'scored');
       // A unix socket buffers ~200 KB; a client without backpressure would have pulled all 16 MB.
       assert.ok(pulledDuringStall < 1024 * 1024, `pulled ${pulledDuringStall} bytes while spamd was not reading`);
     } finally {
