@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { Readable } from 'node:stream';
+import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
+import { MAX_HEADER_SIZE, outgoingMessage } from '../message/outgoing.js';
+import type { HeaderEdits } from '../policy/decision.js';
+import { unmapIPv4 } from '../screen/ip-address.js';
+import type { SpooledMessage } from '../spool/message.js';
+import type { DkimSettings } from './config.js';
+import { fromDomain } from './from-domain.js';
+import { loadSigningKeys } from './keys.js';
+import { digestMessage } from './message-digest.js';
+import { dkimSignatures, type SigningKey } from './signature.js';
+
+export interface SigningContext {
+  readonly clientAddress: string;
+  /** The authenticated login, if any: such mail is always signed. */
+  readonly user: string | undefined;
+  /** The upstream session offered 8BITMIME. */
+  readonly eightBitMime: boolean;
+}
+
+/** What the message's log line says about signing; undefined for mail that is not ours to sign. */
+export type DkimFacts = { readonly domain: string; readonly selectors: readonly string[]; readonly added?: readonly string[] } | { readonly unsigned: string };
+
+export interface OutgoingMessage {
+  readonly message: Readable;
+  readonly dkim?: DkimFacts;
+}
+
+/**
+ * The signing step between policy and upstream DATA. Mail of authenticated sessions and of the
+ * configured networks is signed with every key of its header From domain; the signatures cover
+ * the message exactly as it is sent, verdict headers included. Signing streams the spool twice
+ * (once to hash, once to send), holding only the header block: a large message costs no memory.
+ * A message without Date or Message-ID gets them first (RFC 6409 8.2, 8.3), so they are signed.
+ */
+export class MessageSigner {
+  private readonly networks = new BlockList();
+
+  constructor(
+    private readonly keys: ReadonlyMap<string, readonly SigningKey[]>,
+    private readonly settings: Pick<DkimSettings, 'networks' | 'headers' | 'oversign'>,
+  ) {
+    for (const { address, prefix, family } of settings.networks) this.networks.addSubnet(address, prefix, family);
+  }
+
+  /** Reads the key files: throws a ConfigError naming the entry that cannot be used. */
+  static fromSettings(settings: DkimSettings): MessageSigner {
+    return new MessageSigner(loadSigningKeys(settings.keys), settings);
+  }
+
+  /** The message to send upstream: signed when it is ours to sign, else as outgoingMessage makes it. */
+  async outgoing(spool: SpooledMessage, edits: HeaderEdits, context: SigningContext): Promise<OutgoingMessage> {
+    const plain = async (dkim?: DkimFacts): Promise<OutgoingMessage> => ({ message: await outgoingMessage(spool, edits), ...(dkim ? { dkim } : {}) });
+    if (!context.user && !this.fromNetworks(context.clientAddress)) return plain();
+    let unsigned = 'header section too long';
+    let keys: readonly SigningKey[] = [];
+    const digest = await digestMessage(await outgoingMessage(spool, edits), MAX_HEADER_SIZE, (header) => {
+      const from = fromDomain(parseHeaders(header).parsed);
+      if ('unsigned' in from) unsigned = from.unsigned;
+      else keys = this.keys.get(from.domain) ?? [];
+      if (keys.length === 0 && 'domain' in from) unsigned = `no key for ${from.domain}`;
+      return keys.length > 0;
+    });
+    if (!digest) return plain({ unsigned });
+    // The next hop would convert 8-bit content to 7 bits, which changes the body we sign.
+    if (digest.eightBit && !context.eightBitMime) return plain({ unsigned: '8-bit content and the upstream offers no 8BITMIME' });
+    const domain = keys[0]!.domain;
+    const added = missingFields(parseHeaders(digest.header).parsed, domain, new Date());
+    const addedBytes = Buffer.from(added.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
+    const { headers, oversign } = this.settings;
+    const signatures = dkimSignatures(parseHeaders(Buffer.concat([addedBytes, digest.header])).parsed, digest.bodyHash, keys, { headers, oversign, time: new Date() });
+    const rest = await outgoingMessage(spool, edits);
+    return {
+      message: Readable.from(prefixed([signatures, addedBytes], rest)),
+      dkim: { domain, selectors: keys.map((key) => key.selector), ...(added.length > 0 ? { added: added.map(([name]) => name) } : {}) },
+    };
+  }
+
+  private fromNetworks(address: string): boolean {
+    const client = unmapIPv4(address);
+    const version = isIP(client);
+    return version !== 0 && this.networks.check(client, version === 4 ? 'ipv4' : 'ipv6');
+  }
+}
+
+async function* prefixed(prefix: readonly Buffer[], rest: Readable): AsyncGenerator<Buffer> {
+  for (const buffer of prefix) if (buffer.length > 0) yield buffer;
+  yield* rest as AsyncIterable<Buffer>;
+}
+
+/** Date and Message-ID, when the message lacks them, as a submission server may add them. */
+export function missingFields(headers: readonly ParsedHeader[], domain: string, now: Date): [string, string][] {
+  const has = (name: string) => headers.some((header) => header.key === name);
+  const added: [string, string][] = [];
+  if (!has('date')) added.push(['Date', rfc5322Date(now)]);
+  if (!has('message-id')) added.push(['Message-ID', `<${randomUUID()}@${domain}>`]);
+  return added;
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 5322 3.3 in UTC with a numeric zone ("GMT", which toUTCString gives, is obsolete syntax). */
+export function rfc5322Date(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const time = `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}`;
+  return `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ${time} +0000`;
+}
