@@ -8,6 +8,7 @@ import type { ScannerFactory } from './scan/registry.js';
 import { ScanningStage } from './scan/scanning-stage.js';
 import type { ScanStage } from './scan/stage.js';
 import { ProxySession, type SessionSettings } from './session/proxy-session.js';
+import { ForwardedClient } from './session/forwarded-client.js';
 import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
 import { UpstreamNotices } from './session/upstream-notices.js';
 import { INBOUND } from './session/session-context.js';
@@ -119,6 +120,7 @@ export class Runtime {
       screen,
       context: INBOUND,
     });
+      forwarded: new ForwardedClient(this.deps.logger, this.screening),
   }
 
   /**

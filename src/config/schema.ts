@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { screeningSchema } from '../screen/config.js';
+import { checkSmtpdProxyTimeout, xforwardSchema } from '../server/xforward-peers.js';
 import { upstreamServersKeys } from '../upstream/servers-config.js';
 import { byteSize, duration } from './units.js';
 
@@ -34,6 +35,8 @@ const listen = z
         timeout: duration.default(5_000),
       })
       .optional(),
+    /** As Postfix's before-queue filter: trusted peers name the real client with XFORWARD (src/server/xforward-peers.ts). */
+    xforward: xforwardSchema.optional(),
   })
   .prefault({});
 
@@ -186,6 +189,7 @@ export const baseSchema = z.strictObject({
    */
   user: account.optional(),
   group: account.optional(),
-}).refine((config) => !config.group || config.user, { path: ['group'], message: 'needs user as well' });
+}).refine((config) => !config.group || config.user, { path: ['group'], message: 'needs user as well' })
+  .superRefine(checkSmtpdProxyTimeout);
 
 export type BaseConfig = z.output<typeof baseSchema>;

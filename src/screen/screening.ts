@@ -91,8 +91,13 @@ export class ClientScreen {
     return this.refusal.connect;
   }
 
-  /** A refusal for MAIL (too much mail from this client), or undefined to go on. */
+  /**
+   * A refusal for MAIL (too much mail from this client), or undefined to go on. A refusal at
+   * connect reaches MAIL only for a client named by XFORWARD (src/session/forwarded-client.ts),
+   * screened when its peer had long been greeted: it is refused here instead.
+   */
   async mail(): Promise<SmtpReply | undefined> {
+    if (this.refusal.connect) return this.refusal.connect;
     if (this.exempt) return undefined;
     return this.parts.rateLimits.message(this.address);
   }

@@ -22,6 +22,7 @@ export type SessionFactory = (session: SMTPServerSession, logger: Logger, screen
 type Callback = (error?: Error | null, message?: string) => void;
 
 /**
+import { XforwardPeers } from './xforward-peers.js';
  * The only place that knows smtp-server. It turns smtp-server's callbacks into calls on a
  * ProxySession and its replies back into callbacks, and guards every handler: nothing thrown
  * in a handler can reach smtp-server (where a rejected promise would end the process).
@@ -41,6 +42,9 @@ export class Listener {
   constructor(
     private config: Config,
     private readonly newSession: SessionFactory,
+  /** listen.xforward: the Postfix hosts that may name the real client (src/server/xforward-peers.ts). */
+  private readonly xforwardPeers: XforwardPeers | undefined;
+  private readonly peerAddresses = new WeakMap<SMTPServerSession, string>();
     private readonly logger: Logger,
     screening?: Screening,
   ) {
@@ -53,6 +57,7 @@ export class Listener {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
+    this.xforwardPeers = config.listen.xforward && new XforwardPeers(config.listen.xforward);
       const onError = (error: Error) => reject(error);
       this.server.server.once('error', onError);
       this.server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -146,6 +151,7 @@ export class Listener {
     };
   }
 
+      ...(this.xforwardPeers ? { useXForward: this.xforwardPeers.addresses } : {}),
   private startScreening(session: SMTPServerSession, address: string, screening: Screening): void {
     const screen = screening.connect(address).catch((error: unknown) => {
       // Screening is a filter in front of the real checks (the upstream's and the scanners'):
@@ -157,17 +163,24 @@ export class Listener {
   }
 
   private onConnect(session: SMTPServerSession, callback: Callback): void {
+    // A trusted peer is an MTA speaking for many clients: the one it names is screened at MAIL.
+    if (this.xforwardPeers?.trusts(address)) return;
     if (this.draining) {
       events.connection.publish({ event: 'refused', reason: 'draining' });
       return callback(replyError(replies.shuttingDown));
     }
-    const limit = this.config.limits.maxClientsPerIp;
-    if (limit > 0 && this.perAddress.count(session.remoteAddress) >= limit) {
-      events.connection.publish({ event: 'refused', reason: 'per-address-limit' });
-      this.logger.info({ client: session.remoteAddress, limit }, 'too many connections from one address');
-      return callback(replyError(replies.tooManyFromAddress));
+    // A trusted XFORWARD peer's connections are many clients', and its sessions change address.
+    if (this.xforwardPeers?.admit(session.remoteAddress)) {
+      this.peerAddresses.set(session, session.remoteAddress);
+    } else {
+      const limit = this.config.limits.maxClientsPerIp;
+      if (limit > 0 && this.perAddress.count(session.remoteAddress) >= limit) {
+        events.connection.publish({ event: 'refused', reason: 'per-address-limit' });
+        this.logger.info({ client: session.remoteAddress, limit }, 'too many connections from one address');
+        return callback(replyError(replies.tooManyFromAddress));
+      }
+      this.perAddress.add(session);
     }
-    this.perAddress.add(session);
     const screen = this.screens.get(session) ?? Promise.resolve(ClientScreen.unscreened());
     this.screens.delete(session);
     void this.admit(session, screen, callback);
@@ -225,6 +238,8 @@ export class Listener {
     };
     if (!proxy) {
       onFailure?.();
+    const peer = this.peerAddresses.get(session);
+    if (peer) this.xforwardPeers?.release(peer);
       return settle(replies.internalError);
     }
     work(proxy)
