@@ -2,7 +2,9 @@ import net from 'node:net';
 import type { Config } from './config/load.js';
 import { checkLocalSetup } from './local-setup.js';
 import type { ScannerFactory } from './scan/registry.js';
+import { createEndpoints, endpointLabel } from './scan/endpoints.js';
 import { UpstreamClient } from './upstream/client.js';
+import { serverLabel, upstreamServers } from './upstream/servers-config.js';
 import { silentLogger } from './logger.js';
 
 export interface CheckLine {
@@ -30,15 +32,18 @@ export async function healthCheck(config: Config, factories: ReadonlyMap<string,
   await checkLocalSetup(config);
   const lines = await Promise.all([
     probe(`listener ${config.listen.host}:${config.listen.port}`, () => banner(config)),
-    probe(`upstream ${config.upstream.host}:${config.upstream.port}`, () => upstream(config)),
-    ...config.scanners.map((settings) =>
-      probe(`scanner ${settings.name} (${settings.type})`, async () => {
-        const scanner = factories.get(settings.type)!.create(settings.options, { name: settings.name, logger: silentLogger });
-        if (!scanner.ping) return 'no health check for this type';
-        await scanner.ping(AbortSignal.timeout(TIMEOUT));
-        return 'answers';
-      }),
-    ),
+    ...upstreamServers(config.upstream).map((server) => probe(`upstream ${serverLabel(server)}`, () => upstream(config, server))),
+    ...config.scanners.flatMap((settings) => {
+      const endpoints = createEndpoints(factories.get(settings.type)!, settings, { name: settings.name, logger: silentLogger });
+      const labels = (settings.servers ?? [settings.options]).map(endpointLabel);
+      return endpoints.map((scanner, index) =>
+        probe(`scanner ${settings.name} (${settings.type})${endpoints.length > 1 ? ` at ${labels[index]}` : ''}`, async () => {
+          if (!scanner.ping) return 'no health check for this type';
+          await scanner.ping(AbortSignal.timeout(TIMEOUT));
+          return 'answers';
+        }),
+      );
+    }),
   ]);
   return lines;
 }
@@ -74,12 +79,12 @@ function banner(config: Config): Promise<string> {
   });
 }
 
-/** Banner, EHLO and QUIT as the proxy would (also the metrics listener's /readyz). */
-export async function upstream(config: Config): Promise<string> {
+/** Banner, EHLO and QUIT as the proxy would (also the metrics listener's /readyz); by default the first server. */
+export async function upstream(config: Config, server = upstreamServers(config.upstream)[0]!): Promise<string> {
   const { upstream: settings, listen } = config;
   const client = await UpstreamClient.connect({
-    host: settings.host,
-    port: settings.port,
+    host: server.host,
+    port: server.port,
     localName: settings.helo ?? listen.hostname,
     connectTimeout: TIMEOUT,
     commandTimeout: TIMEOUT,

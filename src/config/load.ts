@@ -15,8 +15,10 @@ export interface ScannerConfig extends CommonScannerSettings {
   readonly tagScore: number;
   /** policy.mode unless the entry overrides it. */
   readonly mode: 'enforce' | 'observe';
-  /** The keys of the scanner's own schema, validated. */
+  /** The keys of the scanner's own schema, validated (the first server's, with `servers`). */
   readonly options: Readonly<Record<string, unknown>>;
+  /** With `servers`: each endpoint's own keys, validated (src/scan/endpoints.ts). */
+  readonly servers?: readonly Readonly<Record<string, unknown>>[];
 }
 
 export type Config = Readonly<Omit<BaseConfig, 'scanners'> & { scanners: readonly ScannerConfig[] }>;
@@ -105,8 +107,10 @@ function parseScanner(
   const schema = factory.options.extend(commonScannerKeys).strict();
   const parsed = schema.safeParse(entry);
   if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index]);
-  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, mode: own, ...options } =
+  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, mode: own, servers: serverEntries, ...entryOptions } =
     parsed.data as z.output<z.ZodObject<typeof commonScannerKeys>> & Record<string, unknown>;
+  const servers = serverEntries && parseServers(factory, entry, serverEntries, index);
+  const options = servers?.[0] ?? entryOptions;
   const defaults = { ...scannerDefaults, ...factory.defaults };
   return {
     type,
@@ -122,7 +126,18 @@ function parseScanner(
     tagScore: tagScore ?? defaults.tagScore,
     mode: own ?? mode,
     options,
+    ...(servers ? { servers } : {}),
   };
+}
+
+/** Each server is the entry's own keys with the server's over them, validated by the type's schema. */
+function parseServers(factory: ScannerFactory, entry: object, servers: readonly object[], index: number): Record<string, unknown>[] {
+  const own = Object.fromEntries(Object.entries(entry).filter(([key]) => !(key in commonScannerKeys)));
+  return servers.map((server, position) => {
+    const parsed = factory.options.strict().safeParse({ ...own, ...server });
+    if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index, 'servers', position]);
+    return parsed.data;
+  });
 }
 
 async function loadPlugins(raw: unknown, baseDir: string, builtins: ReadonlyMap<string, unknown>): Promise<Map<string, ScannerFactory>> {

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { upstream } from '../health-check.js';
 import type { ScannerFactory } from '../scan/registry.js';
+import { createEndpoints } from '../scan/endpoints.js';
 import type { Scanner } from '../scan/scanner.js';
+import { serverLabel, upstreamServers } from '../upstream/servers-config.js';
 
 /** How long one answer stands: a probe every second costs one check every few seconds. */
 const CACHE_MS = 3000;
@@ -20,7 +22,8 @@ export interface ReadinessAnswer {
  * onError: accept do not count: mail flows without them.
  */
 export class Readiness {
-  private readonly scanners: readonly Scanner[];
+  /** Each scanner's endpoints: one that answers is enough, the scanner unit fails over. */
+  private readonly scanners: readonly { readonly name: string; readonly endpoints: readonly Scanner[] }[];
   private answer: { value: Promise<ReadinessAnswer>; at: number } | undefined;
 
   constructor(
@@ -30,7 +33,10 @@ export class Readiness {
   ) {
     this.scanners = config.scanners
       .filter((settings) => settings.onError === 'tempfail')
-      .map((settings) => factories.get(settings.type)!.create(settings.options, { name: settings.name, logger: logger.child({ scanner: settings.name }) }));
+      .map((settings) => ({
+        name: settings.name,
+        endpoints: createEndpoints(factories.get(settings.type)!, settings, { name: settings.name, logger: logger.child({ scanner: settings.name }) }),
+      }));
   }
 
   check(): Promise<ReadinessAnswer> {
@@ -40,17 +46,16 @@ export class Readiness {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.scanners.map((scanner) => scanner.close?.()));
+    await Promise.allSettled(this.scanners.flatMap((scanner) => scanner.endpoints.map((endpoint) => endpoint.close?.())));
   }
 
   private async run(): Promise<ReadinessAnswer> {
-    const { host, port } = this.config.upstream;
+    const servers = upstreamServers(this.config.upstream);
+    // Mail flows while one upstream server and one endpoint of each scanner answer.
     const checks = [
-      attempt(`upstream ${host}:${port}`, () => upstream(this.config)),
+      attempt(`upstream ${servers.map(serverLabel).join(', ')}`, () => Promise.any(servers.map((server) => upstream(this.config, server)))),
       ...this.scanners.map((scanner) =>
-        attempt(`scanner ${scanner.name}`, async () => {
-          await scanner.ping?.(AbortSignal.timeout(TIMEOUT));
-        }),
+        attempt(`scanner ${scanner.name}`, () => Promise.any(scanner.endpoints.map((endpoint) => endpoint.ping?.(AbortSignal.timeout(TIMEOUT))))),
       ),
     ];
     const failures = (await Promise.all(checks)).filter((line): line is string => line !== undefined);
@@ -63,6 +68,7 @@ async function attempt(what: string, check: () => Promise<unknown>): Promise<str
     await check();
     return undefined;
   } catch (error) {
-    return `${what}: ${(error as Error).message}`;
+    const errors = error instanceof AggregateError ? error.errors : [error];
+    return `${what}: ${errors.map((each) => (each as Error).message).join('; ')}`;
   }
 }

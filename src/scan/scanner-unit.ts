@@ -1,8 +1,10 @@
 import PQueue from 'p-queue';
+import type { Logger } from 'pino';
 import type { ScannerConfig } from '../config/load.js';
 import { events } from '../observe/events.js';
 import type { SpooledMessage } from '../spool/message.js';
 import { truncatedView } from '../spool/truncated-view.js';
+import { endpointLabel, ScannerEndpoints } from './endpoints.js';
 import type { ScanResult } from './scan-result.js';
 import type { ScanSession } from './scan-session.js';
 import type { Scanner } from './scanner.js';
@@ -16,11 +18,16 @@ import { scanError, type Verdict } from './verdict.js';
  */
 export class ScannerUnit {
   private readonly queue: PQueue;
+  /** Where each scan goes: one endpoint, or the healthy one of several (`servers:`). */
+  readonly endpoints: ScannerEndpoints;
 
   constructor(
-    readonly scanner: Scanner,
+    scanners: Scanner | readonly Scanner[],
     readonly settings: ScannerConfig,
+    logger?: Logger,
   ) {
+    const labels = (settings.servers ?? [settings.options]).map(endpointLabel);
+    this.endpoints = new ScannerEndpoints([scanners].flat(), labels, Math.min(settings.timeout, 5000), logger);
     this.queue = new PQueue({ concurrency: settings.concurrency });
     const publishLoad = () => events.scannerQueue.publish({ scanner: settings.name, ...this.load });
     for (const change of ['add', 'active', 'next'] as const) this.queue.on(change, publishLoad);
@@ -67,16 +74,22 @@ export class ScannerUnit {
       .add(
         () => {
           queueWaitSeconds = (performance.now() - started) / 1000;
-          return this.bounded(async (scanSignal) => {
+          // Each attempt (another endpoint after a failed one) has the whole timeout; the stage's deadline bounds them all.
+          return this.endpoints.run((scanner) => this.bounded(async (scanSignal) => {
             const view = oversize ? await truncatedView(message, maxSize) : message;
             if (view !== message) scannedBytes = view.size;
-            return this.scanner.scan(view, scanSignal, session);
-          }, signal);
+            return scanner.scan(view, scanSignal, session);
+          }, signal), signal);
         },
         { signal },
       )
       .catch((error: unknown) => scanError('timeout', `aborted while waiting: ${(error as Error).message}`));
     return result(verdict ?? scanError('protocol', 'no verdict'), scannedBytes);
+  }
+
+  /** Releases every endpoint's long-lived resources at shutdown. Never throws. */
+  close(): Promise<void> {
+    return this.endpoints.close();
   }
 
   /**

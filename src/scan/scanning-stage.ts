@@ -5,6 +5,7 @@ import type { Decision } from '../policy/decision.js';
 import type { SpooledMessage } from '../spool/message.js';
 import type { ScannerFactory } from './registry.js';
 import type { ScanResult } from './scan-result.js';
+import { createEndpoints } from './endpoints.js';
 import { ScannerUnit } from './scanner-unit.js';
 import type { ScanEnvelope, ScanStage } from './stage.js';
 
@@ -28,8 +29,8 @@ export class ScanningStage implements ScanStage {
     const units = config.scanners.map((settings) => {
       const factory = factories.get(settings.type);
       if (!factory) throw new Error(`no factory for scanner type ${settings.type}`);
-      const scanner = factory.create(settings.options, { name: settings.name, logger: logger.child({ scanner: settings.name }) });
-      return new ScannerUnit(scanner, settings);
+      const scannerLogger = logger.child({ scanner: settings.name });
+      return new ScannerUnit(createEndpoints(factory, settings, { name: settings.name, logger: scannerLogger }), settings, scannerLogger);
     });
     return new ScanningStage(units, config.limits.scanDeadline, config.listen.hostname);
   }
@@ -68,6 +69,6 @@ export class ScanningStage implements ScanStage {
 
   /** Releases the scanners' long-lived resources at shutdown. Never throws. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.units.map((unit) => unit.scanner.close?.()));
+    await Promise.allSettled(this.units.map((unit) => unit.close()));
   }
 }

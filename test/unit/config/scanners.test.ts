@@ -165,3 +165,24 @@ describe('policy.mode and the per-scanner mode', () => {
     rejects([{ type: 'echo', mode: 'dry-run' }], /scanners\[0\]\.mode: /);
   });
 });
+
+describe('several endpoints per scanner (servers)', () => {
+  const clamav = new Map<string, ScannerFactory>([[clamavScanner.type, clamavScanner as unknown as ScannerFactory]]);
+  const clamavScanners = (entries: unknown[]) => parseConfig({ scanners: entries }, clamav).scanners;
+  test('each server is the entry\'s own keys with its own over them, validated by the type; options are the first\'s', () => {
+    const [scanner] = clamavScanners([{ type: 'clamav', chunkSize: 4096, servers: [{ host: 'av1', port: 3310 }, { socket: '/run/clamd.sock' }] }]);
+    assert.deepEqual(scanner!.servers, [
+      { host: 'av1', port: 3310, chunkSize: 4096 },
+      { socket: '/run/clamd.sock', chunkSize: 4096 },
+    ]);
+    assert.deepEqual(scanner!.options, scanner!.servers![0]);
+    assert.equal(clamavScanners([{ type: 'clamav' }])[0]!.servers, undefined);
+  });
+
+  test('a bad server names its place; common keys are not per server', () => {
+    rejects([{ type: 'clamav', servers: [{ host: 'av1' }, { port: 'x' }] }], /scanners\[0\]\.servers\[1\]\.port: /, clamav);
+    rejects([{ type: 'clamav', host: 'av1', servers: [{ socket: '/run/clamd.sock' }] }], /scanners\[0\]\.servers\[0\]\.socket: set either socket or host\/port/, clamav);
+    rejects([{ type: 'clamav', servers: [{ host: 'av1', timeout: 5 }] }], /scanners\[0\]\.servers\[0\]\.timeout: unknown key/, clamav);
+    rejects([{ type: 'clamav', servers: [] }], /scanners\[0\]\.servers: /, clamav);
+  });
+});
