@@ -119,8 +119,8 @@ export class Runtime {
       logger: sessionLogger,
       screen,
       context: INBOUND,
-    });
       forwarded: new ForwardedClient(this.deps.logger, this.screening),
+    });
   }
 
   /**

@@ -16,13 +16,13 @@ import { ConnectionCounter } from './connection-counter.js';
 import { registerServer, setSuccessReply } from './connection-patches.js';
 import { ProxyProtocolGate } from './proxy-accept.js';
 import { replyError, replyText } from './reply-error.js';
+import { XforwardPeers } from './xforward-peers.js';
 
 export type SessionFactory = (session: SMTPServerSession, logger: Logger, screen: ClientScreen) => ProxySession;
 
 type Callback = (error?: Error | null, message?: string) => void;
 
 /**
-import { XforwardPeers } from './xforward-peers.js';
  * The only place that knows smtp-server. It turns smtp-server's callbacks into calls on a
  * ProxySession and its replies back into callbacks, and guards every handler: nothing thrown
  * in a handler can reach smtp-server (where a rejected promise would end the process).
@@ -35,6 +35,9 @@ export class Listener {
   private readonly screens = new WeakMap<SMTPServerSession, Promise<ClientScreen>>();
   /** listen.proxyProtocol: reads each connection's PROXY header before smtp-server sees it. */
   private readonly proxyGate: ProxyProtocolGate | undefined;
+  /** listen.xforward: the Postfix hosts that may name the real client (src/server/xforward-peers.ts). */
+  private readonly xforwardPeers: XforwardPeers | undefined;
+  private readonly peerAddresses = new WeakMap<SMTPServerSession, string>();
   private draining = false;
   /** What the upstream offers, learnt from its last EHLO: the base of what we offer. */
   private capabilities: Capabilities | undefined;
@@ -42,12 +45,10 @@ export class Listener {
   constructor(
     private config: Config,
     private readonly newSession: SessionFactory,
-  /** listen.xforward: the Postfix hosts that may name the real client (src/server/xforward-peers.ts). */
-  private readonly xforwardPeers: XforwardPeers | undefined;
-  private readonly peerAddresses = new WeakMap<SMTPServerSession, string>();
     private readonly logger: Logger,
     screening?: Screening,
   ) {
+    this.xforwardPeers = config.listen.xforward && new XforwardPeers(config.listen.xforward);
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
     this.registerSettings(screening);
@@ -57,7 +58,6 @@ export class Listener {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-    this.xforwardPeers = config.listen.xforward && new XforwardPeers(config.listen.xforward);
       const onError = (error: Error) => reject(error);
       this.server.server.once('error', onError);
       this.server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -142,6 +142,7 @@ export class Listener {
       socketTimeout: limits.idleTimeout,
       closeTimeout: shutdown.timeout,
       disableReverseLookup: !listen.reverseLookup,
+      ...(this.xforwardPeers ? { useXForward: this.xforwardPeers.addresses } : {}),
       logger: false,
       onConnect: (session, callback) => this.onConnect(session, callback),
       onMailFrom: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.mail(address, session)),
@@ -151,8 +152,9 @@ export class Listener {
     };
   }
 
-      ...(this.xforwardPeers ? { useXForward: this.xforwardPeers.addresses } : {}),
   private startScreening(session: SMTPServerSession, address: string, screening: Screening): void {
+    // A trusted peer is an MTA speaking for many clients: the one it names is screened at MAIL.
+    if (this.xforwardPeers?.trusts(address)) return;
     const screen = screening.connect(address).catch((error: unknown) => {
       // Screening is a filter in front of the real checks (the upstream's and the scanners'):
       // when it breaks, the client is let through unscreened rather than all mail refused.
@@ -163,8 +165,6 @@ export class Listener {
   }
 
   private onConnect(session: SMTPServerSession, callback: Callback): void {
-    // A trusted peer is an MTA speaking for many clients: the one it names is screened at MAIL.
-    if (this.xforwardPeers?.trusts(address)) return;
     if (this.draining) {
       events.connection.publish({ event: 'refused', reason: 'draining' });
       return callback(replyError(replies.shuttingDown));
@@ -215,6 +215,8 @@ export class Listener {
   private onClose(session: SMTPServerSession): void {
     releaseGuards(session);
     this.perAddress.remove(session);
+    const peer = this.peerAddresses.get(session);
+    if (peer) this.xforwardPeers?.release(peer);
     const proxy = this.sessions.get(session);
     this.sessions.delete(session);
     proxy?.close().catch((error: unknown) => this.logger.error({ err: error }, 'session close failed'));
@@ -238,8 +240,6 @@ export class Listener {
     };
     if (!proxy) {
       onFailure?.();
-    const peer = this.peerAddresses.get(session);
-    if (peer) this.xforwardPeers?.release(peer);
       return settle(replies.internalError);
     }
     work(proxy)

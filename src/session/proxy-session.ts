@@ -37,10 +37,9 @@ export interface SessionDeps {
   readonly screen: ClientScreen;
   /** The listener's role and the authenticated user (src/session/session-context.ts). */
   readonly context: SessionContext;
-}
-
   /** A client named by a trusted peer's XFORWARD (listen.xforward) replaces the peer's logger and screen. */
   readonly forwarded?: ForwardedClient;
+}
 /**
  * One client connection relayed in lockstep to its upstream session: each MAIL and RCPT gets
  * the upstream's own reply; DATA is received whole, scanned, and relayed only if the scan
@@ -60,10 +59,10 @@ export class ProxySession {
 
   mail(from: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
     return this.guard('MAIL', async () => {
-      const { screen } = this.deps;
-      if (screen.refusesRecipients) return replies.senderOkLocally;
       const named = await this.deps.forwarded?.take(session);
       if (named) this.deps = { ...this.deps, ...named };
+      const { screen } = this.deps;
+      if (screen.refusesRecipients) return replies.senderOkLocally;
       const tooMuch = await screen.mail();
       if (tooMuch) return this.screened('MAIL', tooMuch);
       const client = await this.deps.link.begin(session, this.abort.signal);
