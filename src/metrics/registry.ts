@@ -113,6 +113,17 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
     labelNames: ['limit'],
     registers,
   });
+  const accountOverLimit = new Counter({
+    name: name('account_over_limit_total'),
+    help: 'MAIL or RCPT commands of an authenticated account refused by its outbound limits, by limit',
+    labelNames: ['limit'],
+    registers,
+  });
+  const senderRefused = new Counter({
+    name: name('sender_refused_total'),
+    help: 'MAIL commands of an authenticated account refused because the login may not use that sender',
+    registers,
+  });
   // Present from the first scrape, so rate() and absent() work before the first event.
   spoolBytes.set({ where: 'memory' }, 0);
   spoolBytes.set({ where: 'disk' }, 0);
@@ -149,6 +160,7 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
       else upstreamPooled.dec();
     }),
     events.spool.subscribe(({ where, delta }) => spoolBytes.inc({ where }, delta)),
+    events.account.subscribe((event) => (event.event === 'over-limit' ? accountOverLimit.inc({ limit: event.limit }) : senderRefused.inc())),
     events.screen.subscribe((event) => {
       if ('limit' in event) return rateLimited.inc({ limit: event.limit });
       screened.inc({ verdict: event.verdict });

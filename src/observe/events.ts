@@ -89,6 +89,13 @@ export interface SpoolEvent {
  */
 export type ScreenEvent = { readonly verdict: string; readonly lists: readonly string[] } | { readonly limit: string };
 
+/**
+ * Mail from an authenticated account refused before it reached the upstream: over one of its
+ * limits (`limit`: messagesPerHour, messagesPerDay, recipientsPerHour, recipientsPerDay), or a
+ * sender address the login may not use.
+ */
+export type AccountEvent = { readonly event: 'over-limit'; readonly limit: string } | { readonly event: 'sender-refused' };
+
 /** One named channel with a typed payload. */
 export class Topic<T extends object> {
   readonly channel: Channel;
@@ -119,6 +126,7 @@ export const events = {
   upstreamSession: new Topic<UpstreamSessionEvent>('smtp-scan-proxy:upstream-session'),
   spool: new Topic<SpoolEvent>('smtp-scan-proxy:spool'),
   screen: new Topic<ScreenEvent>('smtp-scan-proxy:screen'),
+  account: new Topic<AccountEvent>('smtp-scan-proxy:account'),
 };
 
 /** The reply class label of a code. */

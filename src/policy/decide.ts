@@ -1,6 +1,14 @@
 import type { ScanResult } from '../scan/scan-result.js';
 import type { ScannerCategory } from '../scan/registry.js';
-import { bannedReply, infectedReply, replies, spamReply } from '../smtp/replies.js';
+import {
+  bannedReply,
+  infectedReply,
+  outboundBannedReply,
+  outboundInfectedReply,
+  outboundSpamReply,
+  replies,
+  spamReply,
+} from '../smtp/replies.js';
 import { formatReply, oneLine, type SmtpReply } from '../smtp/reply.js';
 import type { Decision } from './decision.js';
 import { VERDICT_HEADER_PREFIXES, verdictHeaders } from './verdict-headers.js';
@@ -13,6 +21,16 @@ export interface PolicySettings {
   /** observe: this scanner's findings are tagged and logged, never refused. */
   readonly mode: 'enforce' | 'observe';
 }
+
+/** How the refusal of a definite finding is worded: to a stranger (inbound) or to our own user (outbound). */
+export interface VerdictReplies {
+  readonly infected: (signature: string) => SmtpReply;
+  readonly banned: (reason: string) => SmtpReply;
+  readonly spam: (score: number, threshold: number) => SmtpReply;
+}
+
+export const inboundReplies: VerdictReplies = { infected: infectedReply, banned: bannedReply, spam: spamReply };
+export const outboundReplies: VerdictReplies = { infected: outboundInfectedReply, banned: outboundBannedReply, spam: outboundSpamReply };
 
 /** The header that says what a message passed in observe mode would have had. */
 export const OBSERVE_HEADER = 'X-Scan-Proxy-Observe';
@@ -31,13 +49,14 @@ export function decide(
   results: readonly ScanResult[],
   settings: ReadonlyMap<string, PolicySettings>,
   hostname: string,
+  wording: VerdictReplies = inboundReplies,
 ): Decision {
   const setting = (result: ScanResult) => {
     const found = settings.get(result.name);
     if (!found) throw new Error(`no policy settings for scanner ${result.name}`);
     return found;
   };
-  const enforced = finding(results.filter((result) => setting(result).mode === 'enforce'), setting);
+  const enforced = finding(results.filter((result) => setting(result).mode === 'enforce'), setting, wording);
   if (enforced) return reject(enforced.reply, enforced.reason);
   const failed = results.filter((result) => result.verdict.kind === 'error' && setting(result).onError === 'tempfail');
   if (failed.length > 0) {
@@ -45,7 +64,7 @@ export function decide(
     return reject(replies.scanTempfail, `scanner failure (${reason})`);
   }
   const headers = verdictHeaders(results, settings, hostname);
-  const observed = finding(results.filter((result) => setting(result).mode === 'observe'), setting);
+  const observed = finding(results.filter((result) => setting(result).mode === 'observe'), setting, wording);
   if (!observed) return { action: 'pass', headers: { remove: [...VERDICT_HEADER_PREFIXES], add: headers } };
   const would = `would reject: ${formatReply(observed.reply)}`;
   return {
@@ -59,18 +78,19 @@ export function decide(
 function finding(
   results: readonly ScanResult[],
   setting: (result: ScanResult) => PolicySettings,
+  wording: VerdictReplies,
 ): { reply: SmtpReply; reason: string } | undefined {
   for (const { verdict } of results) {
-    if (verdict.kind === 'infected') return { reply: infectedReply(verdict.signature), reason: `virus ${verdict.signature}` };
+    if (verdict.kind === 'infected') return { reply: wording.infected(verdict.signature), reason: `virus ${verdict.signature}` };
   }
   for (const { verdict } of results) {
-    if (verdict.kind === 'banned') return { reply: bannedReply(verdict.reason), reason: `banned ${verdict.items.join(' ')}` };
+    if (verdict.kind === 'banned') return { reply: wording.banned(verdict.reason), reason: `banned ${verdict.items.join(' ')}` };
   }
   for (const result of results) {
     const { verdict } = result;
     const { rejectScore } = setting(result);
     if (verdict.kind === 'scored' && verdict.score >= rejectScore) {
-      return { reply: spamReply(verdict.score, rejectScore), reason: `spam score ${verdict.score}` };
+      return { reply: wording.spam(verdict.score, rejectScore), reason: `spam score ${verdict.score}` };
     }
   }
   return undefined;

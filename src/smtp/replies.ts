@@ -43,6 +43,44 @@ export function bannedReply(reason: string): SmtpReply {
 }
 
 /**
+ * The same verdicts for mail from a submission listener: the sender is one of our own users,
+ * so the text says what it means for them (the 5xx reaches their mail program, not a stranger).
+ */
+export function outboundInfectedReply(signature: string): SmtpReply {
+  return { code: 554, enhanced: '5.7.1', text: `Message not sent: it contains a virus (${signature}); your computer may be infected, please have it checked` };
+}
+
+export function outboundBannedReply(reason: string): SmtpReply {
+  return { code: 554, enhanced: '5.7.1', text: `Message not sent: ${reason}` };
+}
+
+export function outboundSpamReply(score: number, threshold: number): SmtpReply {
+  return {
+    code: 550,
+    enhanced: '5.7.1',
+    text: `Message not sent: it looks like spam (score ${score.toFixed(1)}, limit ${threshold.toFixed(1)}); `
+      + 'if you did not write it, your account may be compromised: change your password',
+  };
+}
+
+/** An authenticated account over its own limit (outbound.limits): 450, that command only. */
+export function accountMessageLimitReply(limit: number, per: string): SmtpReply {
+  return { code: 450, enhanced: '4.7.1', text: `Your account reached its limit of messages per ${per} (${limit}), please try again later` };
+}
+
+export function accountRecipientLimitReply(limit: number, per: string): SmtpReply {
+  return { code: 450, enhanced: '4.7.1', text: `Your account reached its limit of recipients per ${per} (${limit}), please try again later` };
+}
+
+/**
+ * A sender address the login may not use (outbound.senders), in Postfix's words for
+ * reject_sender_login_mismatch. Both are the client's own text, so the reply is made one line.
+ */
+export function senderNotOwnedReply(sender: string, login: string): SmtpReply {
+  return { code: 553, enhanced: '5.7.1', text: oneLine(`<${sender}>: Sender address rejected: not owned by user ${login}`) };
+}
+
+/**
  * Rate-limit refusals, worded as Postfix's smtpd words them from anvil's counts (without the
  * host name Postfix puts first), so an operator's log searches and a sender's expectations
  * carry over. Connections get 421 (closed); mail and recipients get 450 (that command only).

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decide, OBSERVE_HEADER, type PolicySettings } from '../../../src/policy/decide.js';
+import { decide, OBSERVE_HEADER, outboundReplies, type PolicySettings } from '../../../src/policy/decide.js';
 import type { Decision } from '../../../src/policy/decision.js';
 import type { ScanResult } from '../../../src/scan/scan-result.js';
 import { scanError } from '../../../src/scan/verdict.js';
@@ -75,5 +75,20 @@ describe('decide', () => {
     const decision = decide([cleanAv], new Map([virus('observe')]), 'mx.test');
     assert.equal(decision.action === 'pass' && decision.observed, undefined);
     assert.equal(seen(decision), 'X-Virus-Scanned: clamav clean at mx.test');
+  });
+
+  test('outbound wording: our own user is told what the finding means for them, with the same codes', () => {
+    const outbound = (settings: readonly (readonly [string, PolicySettings])[], results: ScanResult[]) =>
+      seen(decide(results, new Map(settings), 'mx.test', outboundReplies));
+    assert.equal(
+      outbound([virus(), spam()], [infected, score(0)]),
+      '554 5.7.1 Message not sent: it contains a virus (Eicar-Signature); your computer may be infected, please have it checked',
+    );
+    assert.equal(
+      outbound([virus(), spam()], [cleanAv, score(12)]),
+      '550 5.7.1 Message not sent: it looks like spam (score 12.0, limit 10.0); if you did not write it, your account may be compromised: change your password',
+    );
+    assert.equal(outbound([files()], [banned]), '554 5.7.1 Message not sent: banned attachment type: x.exe');
+    assert.equal(outbound([virus(), spam()], [avDown, score(0)]), '451 4.7.1 Message could not be scanned, please try again later');
   });
 });
