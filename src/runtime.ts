@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { buildScreening } from './screen/build.js';
 import type { ClientScreen, Screening } from './screen/screening.js';
+import { messageHeaderSettings } from './message/message-headers.js';
 import { noScanning } from './scan/no-scanning.js';
 import type { ScannerFactory } from './scan/registry.js';
 import { ScanningStage } from './scan/scanning-stage.js';
@@ -171,6 +172,7 @@ export class Runtime {
         spool: { ...config.spool, dir: this.deps.spoolDir },
         bareLineFeed: config.limits.bareLineFeed,
         upstreamKeepAlive: { interval: config.upstream.keepAlive, commandTimeout: config.upstream.commandTimeout },
+        headers: messageHeaderSettings(config),
       },
       link,
       // Pooled sessions were opened with the old upstream settings: new sessions use the new ones.

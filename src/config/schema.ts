@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { exchangeSchema, receivedSchema } from '../message/config.js';
 import { screeningSchema } from '../screen/config.js';
 import { checkSmtpdProxyTimeout, xforwardSchema } from '../server/xforward-peers.js';
 import { upstreamServersKeys } from '../upstream/servers-config.js';
@@ -176,6 +177,9 @@ export const baseSchema = z.strictObject({
   metrics: metrics.optional(),
   /** Cheap checks of each client before the banner (DNS lists, access list, rate limits, tarpit). */
   screening: screeningSchema.optional(),
+  /** Our own Received header (src/message/trace-header.ts); Exchange's SCL and headers no client may set. */
+  received: receivedSchema,
+  exchange: exchangeSchema,
   /**
    * Processes sharing the listener (node:cluster); defaults to the number of CPUs. Client,
    * memory and scanner-queue limits are split between them.

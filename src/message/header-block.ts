@@ -26,11 +26,15 @@ export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
   return result.length > 0 && !result.subarray(-2).equals(CRLF) ? Buffer.concat([result, CRLF]) : result;
 }
 
-/** Names match case-insensitively; a name ending in "*" matches every field that starts with it. */
+/**
+ * Names match case-insensitively; "*" anywhere stands for any run of characters, so one pattern
+ * covers a family whose varying part is in the middle ("X-MS-Exchange-*-AntiSpam-*").
+ */
 function removalTest(names: readonly string[]): (field: string) => boolean {
-  const exact = new Set(names.filter((name) => !name.endsWith('*')).map((name) => name.toLowerCase()));
-  const prefixes = names.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1).toLowerCase());
-  return (field) => exact.has(field) || prefixes.some((prefix) => field.startsWith(prefix));
+  if (names.length === 0) return () => false;
+  const glob = (name: string) => name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  const pattern = new RegExp(`^(?:${names.map(glob).join('|')})$`, 'i');
+  return (field) => pattern.test(field);
 }
 
 function fieldName(line: Buffer): string {

@@ -21,7 +21,10 @@ export async function outgoingMessage(message: SpooledMessage, edits: HeaderEdit
     if (message.size > MAX_HEADER_SIZE) throw new MessageRejectedError('SSP_ERR_HEADER_TOO_LARGE', 'header section too large', headerTooLarge);
     end = message.size;
   }
-  const header = editHeaderBlock(head.subarray(0, end), edits);
+  const block = head.subarray(0, end);
+  const header = editHeaderBlock(block, edits);
+  // Nothing to remove was there (the usual case; at most a last line got its CRLF): the bytes as they came.
+  if (edits.add.length === 0 && header.subarray(0, block.length).equals(block)) return message.createReadStream();
   // A message that was all header gets the blank line that separates it from an empty body.
   const separator = end === message.size ? [Buffer.from('\r\n')] : [];
   return Readable.from(concatStreams([header, ...separator], message, end));

@@ -45,7 +45,7 @@ function addressValue(address: string): string {
 }
 
 /** The PTR name when it resolves back to the client's address; Postfix's "unknown" otherwise. */
-async function confirmedName(ptr: string, address: string): Promise<string> {
+export async function confirmedName(ptr: string, address: string): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), NAME_LOOKUP_TIMEOUT);

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
+import { messageHeaderEdits, type MessageHeaderSettings } from '../message/message-headers.js';
 import { outgoingMessage } from '../message/outgoing.js';
 import type { Decision } from '../policy/decision.js';
 import { scanEnvelopeOf } from '../scan/scan-session.js';
@@ -25,6 +26,7 @@ export interface SessionSettings {
   readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
   readonly bareLineFeed: 'normalize' | 'reject';
   readonly upstreamKeepAlive: KeepAliveSettings;
+  readonly headers: MessageHeaderSettings;
 }
 
 export interface SessionDeps {
@@ -97,7 +99,9 @@ export class ProxySession {
         const facts = () => messageFacts(session, spool.size, decision, started);
         if (decision.action === 'reject') return await this.refuse(decision.reply, { ...facts(), reason: decision.reason });
         keepAlive.throwIfFailed();
-        const message = await outgoingMessage(spool, decision.headers);
+        const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
+        const edits = await messageHeaderEdits(decision, settings.headers, hop);
+        const message = await outgoingMessage(spool, edits);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.data(message);

@@ -19,6 +19,19 @@ describe('editHeaderBlock', () => {
     assert.equal(edit('X-Spam-Flag : YES\r\nFrom: a\r\n', ['x-spam-flag']), 'From: a\r\n');
   });
 
+  test('"*" in the middle of a name matches any run of characters, and only whole names', () => {
+    const block = 'X-MS-Exchange-ExternalHop-AntiSpam-Report: a\r\nX-MS-Exchange-AntiSpam-Relay: 0\r\n'
+      + 'X-MS-Exchange-Organization-AntiSpam-X: b\r\nX-MS-Exchange-AntiSpamX: c\r\nX-MS-Exchange-CrossTenant-Id: d\r\n';
+    assert.equal(
+      edit(block, ['X-MS-Exchange-*-AntiSpam-*']),
+      'X-MS-Exchange-AntiSpam-Relay: 0\r\nX-MS-Exchange-AntiSpamX: c\r\nX-MS-Exchange-CrossTenant-Id: d\r\n',
+    );
+  });
+
+  test('the characters of a name are literal, never a regular expression', () => {
+    assert.equal(edit('X-A.B: 1\r\nX-AxB: 2\r\nX-(C): 3\r\n', ['X-A.B', 'X-(C)']), 'X-AxB: 2\r\n');
+  });
+
   test('a last line without CRLF gets one', () => {
     assert.equal(edit('From: a', [], [['X', 'y']]), 'X: y\r\nFrom: a\r\n');
   });
