@@ -9,7 +9,7 @@ export interface ClientView {
 }
 
 /** The client a trusted peer named with XFORWARD ADDR (smtp-server keeps it in session.xForward). */
-export function forwardedAddress(session: Pick<SMTPServerSession, 'xForward'>): string | undefined {
+export function forwardedAddress(session: { readonly xForward?: ReadonlyMap<string, string | number | false> }): string | undefined {
   const address = session.xForward?.get('ADDR');
   return typeof address === 'string' && address ? address : undefined;
 }

@@ -4,13 +4,17 @@ import { isPositive } from '../smtp/reply.js';
 import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { xclientAttributes, type ClientIdentity } from './client-identity.js';
+import { forwardClient, type ForwardableIdentity } from './client-forwarding.js';
 import type { UpstreamNotices } from './upstream-notices.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import { withoutIpv6 } from './xclient-values.js';
 
 export interface UpstreamLinkSettings {
   readonly options: Omit<UpstreamOptions, 'signal'>;
-  /** Pass every client's identity with XCLIENT; an upstream that does not take it gets no mail. */
+  /**
+   * Pass every client's identity with XCLIENT; an upstream that does not take it gets no mail.
+   * false: with XFORWARD before each MAIL when the upstream offers it (src/session/client-forwarding.ts).
+   */
   readonly xclient: boolean;
   /** Shared by every link of one proxy: set-up problems are logged once, not per client. */
   readonly notices: UpstreamNotices;
@@ -51,6 +55,8 @@ export class UpstreamLink {
   private inTransaction = false;
   /** The upstream refused something on this session: it is not handed to another client. */
   private refused = false;
+  /** Without XCLIENT: the upstream took this client's XFORWARD before the transaction under way. */
+  private forwarded = false;
 
   constructor(
     private readonly settings: UpstreamLinkSettings,
@@ -59,13 +65,14 @@ export class UpstreamLink {
   ) {}
 
   /** An upstream session ready for MAIL, outside any transaction. */
-  async begin(identity: ClientIdentity, signal: AbortSignal): Promise<UpstreamClient> {
+  async begin(identity: ForwardableIdentity, signal: AbortSignal): Promise<UpstreamClient> {
     if (this.client?.closed) {
       this.client = undefined;
       this.inTransaction = false;
     }
     if (this.client && this.inTransaction) await this.reset();
     this.client ??= await this.open(identity, signal);
+    if (!this.settings.xclient) this.forwarded = await forwardClient(this.client, identity, this.logger, this.settings.notices);
     return this.client;
   }
 
@@ -77,11 +84,11 @@ export class UpstreamLink {
 
   /**
    * The upstream session under way took this client's identity (with upstream.xclient, open()
-   * returns no session that did not), so the upstream writes the client into its own Received
-   * header and ours would say it twice.
+   * returns no session that did not; without it, when the upstream took XFORWARD), so the
+   * upstream writes the client into its own Received header and ours would say it twice.
    */
   get carriesClient(): boolean {
-    return this.settings.xclient && this.client !== undefined && !this.client.closed;
+    return (this.settings.xclient || this.forwarded) && this.client !== undefined && !this.client.closed;
   }
 
   /** Every upstream reply on the session passes here; a refusal keeps it out of the pool. */
