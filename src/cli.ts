@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { startProxy } from './app.js';
 import { checkConfig } from './commands/check-config.js';
+import { dkimKeygen } from './commands/dkim-keygen.js';
 import { scanCommand } from './commands/scan.js';
 import { parseCommand, USAGE, UsageError } from './commands/usage.js';
 import { version } from './commands/version.js';
@@ -28,6 +29,7 @@ async function main(): Promise<number> {
     console.log(`smtp-scan-proxy ${version()}`);
     return 0;
   }
+  if (command.name === 'dkim-keygen') return dkimKeygen(command, (line) => console.log(line), (line) => console.error(line));
   const loaded = await loadConfig(command.config, builtinScanners);
   const { config, factories, file } = loaded;
   if (command.name === 'check-config') return checkConfig(loaded, command.print, (text) => console.log(text));

@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
+import type { KeygenRequest } from './dkim-keygen.js';
 
 export const USAGE = `Usage: smtp-scan-proxy [--config FILE] [--check]
        smtp-scan-proxy scan [--config FILE] FILE|-
        smtp-scan-proxy check-config [--config FILE] [--print]
+       smtp-scan-proxy dkim-keygen DOMAIN SELECTOR [--ed25519] [--dir DIR]
        smtp-scan-proxy --version | --help
 
 Runs the SMTP scanning proxy. The config file (YAML) may also be named by the
@@ -16,6 +18,9 @@ scan FILE|-   scans one message (a file, or - for standard input) with the confi
               the decision and the client's reply. Exit 0 pass, 1 reject, 2 tempfail or error.
 check-config  validates the config and what the proxy checks on this machine at start-up;
               --print also prints the effective config, defaults included, as YAML.
+dkim-keygen   writes a DKIM key for DOMAIN and SELECTOR to DIR/DOMAIN.SELECTOR.key (mode
+              600; RSA 2048, or Ed25519 with --ed25519; DIR defaults to the current one)
+              and prints the DNS TXT record to publish.
 --version     prints the version.`;
 
 /** A command line we cannot act on: one line saying why, then the usage; exit 64 (EX_USAGE). */
@@ -25,10 +30,11 @@ export type Command =
   | { readonly name: 'run'; readonly config?: string; readonly check: boolean }
   | { readonly name: 'scan'; readonly config?: string; readonly input: string }
   | { readonly name: 'check-config'; readonly config?: string; readonly print: boolean }
+  | ({ readonly name: 'dkim-keygen' } & KeygenRequest)
   | { readonly name: 'help' }
   | { readonly name: 'version' };
 
-const SUBCOMMANDS = ['scan', 'check-config'];
+const SUBCOMMANDS = ['scan', 'check-config', 'dkim-keygen'];
 
 /** Reads the command line; a mistake is a UsageError naming it. */
 export function parseCommand(args: readonly string[]): Command {
@@ -40,6 +46,8 @@ export function parseCommand(args: readonly string[]): Command {
         config: { type: 'string', short: 'c' },
         check: { type: 'boolean' },
         print: { type: 'boolean' },
+        ed25519: { type: 'boolean' },
+        dir: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -57,6 +65,12 @@ export function parseCommand(args: readonly string[]): Command {
   if (subcommand !== undefined && !SUBCOMMANDS.includes(subcommand)) throw new UsageError(`unknown command '${subcommand}'`);
   if (values.check && subcommand) throw new UsageError(`--check does not go with ${subcommand}`);
   if (values.print && subcommand !== 'check-config') throw new UsageError('--print goes with check-config only');
+  if ((values.ed25519 || values.dir !== undefined) && subcommand !== 'dkim-keygen') throw new UsageError(`--${values.ed25519 ? 'ed25519' : 'dir'} goes with dkim-keygen only`);
+  if (subcommand === 'dkim-keygen') {
+    if (values.config !== undefined) throw new UsageError('dkim-keygen reads no config');
+    if (rest.length !== 2) throw new UsageError('dkim-keygen needs a DOMAIN and a SELECTOR');
+    return { name: 'dkim-keygen', domain: rest[0]!, selector: rest[1]!, algorithm: values.ed25519 ? 'ed25519' : 'rsa', dir: values.dir ?? '.' };
+  }
   if (subcommand === 'scan') {
     if (rest.length !== 1) throw new UsageError(rest.length === 0 ? 'scan needs a FILE, or - for standard input' : `scan takes one FILE, not ${rest.length}`);
     return { name: 'scan', ...config, input: rest[0]! };

@@ -6,10 +6,10 @@ import { cidr } from '../screen/access-list.js';
 const fieldName = z.string().regex(/^[!-9;-~]+$/, 'a header field name');
 
 /** RFC 6376 3.1 selectors: labels, dot-separated. */
-const selector = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*$/, 'a selector: letters, digits, -, _ and dots');
+export const selector = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*$/, 'a selector: letters, digits, -, _ and dots');
 
 /** Stored as lowercase A-labels, as the From domain is compared. */
-const domain = z.string().transform((text, ctx) => {
+export const domain = z.string().transform((text, ctx) => {
   const ascii = domainToASCII(text.trim().replace(/\.$/, ''));
   if (!ascii.includes('.')) {
     ctx.addIssue({ code: 'custom', message: `not a domain name: ${JSON.stringify(text)}` });

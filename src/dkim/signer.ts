@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
-import { MAX_HEADER_SIZE, outgoingMessage } from '../message/outgoing.js';
-import type { HeaderEdits } from '../policy/decision.js';
+import { MAX_HEADER_SIZE } from '../message/outgoing.js';
 import { unmapIPv4 } from '../screen/ip-address.js';
-import type { SpooledMessage } from '../spool/message.js';
 import type { DkimSettings } from './config.js';
 import { fromDomain } from './from-domain.js';
 import { loadSigningKeys } from './keys.js';
@@ -50,13 +48,16 @@ export class MessageSigner {
     return new MessageSigner(loadSigningKeys(settings.keys), settings);
   }
 
-  /** The message to send upstream: signed when it is ours to sign, else as outgoingMessage makes it. */
-  async outgoing(spool: SpooledMessage, edits: HeaderEdits, context: SigningContext): Promise<OutgoingMessage> {
-    const plain = async (dkim?: DkimFacts): Promise<OutgoingMessage> => ({ message: await outgoingMessage(spool, edits), ...(dkim ? { dkim } : {}) });
+  /**
+   * The message to send upstream: signed when it is ours to sign, else as `message` makes it.
+   * `message` gives a fresh stream of the same bytes at each call (outgoingMessage of the spool).
+   */
+  async outgoing(message: () => Promise<Readable>, context: SigningContext): Promise<OutgoingMessage> {
+    const plain = async (dkim?: DkimFacts): Promise<OutgoingMessage> => ({ message: await message(), ...(dkim ? { dkim } : {}) });
     if (!context.user && !this.fromNetworks(context.clientAddress)) return plain();
     let unsigned = 'header section too long';
     let keys: readonly SigningKey[] = [];
-    const digest = await digestMessage(await outgoingMessage(spool, edits), MAX_HEADER_SIZE, (header) => {
+    const digest = await digestMessage(await message(), MAX_HEADER_SIZE, (header) => {
       const from = fromDomain(parseHeaders(header).parsed);
       if ('unsigned' in from) unsigned = from.unsigned;
       else keys = this.keys.get(from.domain) ?? [];
@@ -71,7 +72,7 @@ export class MessageSigner {
     const addedBytes = Buffer.from(added.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
     const { headers, oversign } = this.settings;
     const signatures = dkimSignatures(parseHeaders(Buffer.concat([addedBytes, digest.header])).parsed, digest.bodyHash, keys, { headers, oversign, time: new Date() });
-    const rest = await outgoingMessage(spool, edits);
+    const rest = await message();
     return {
       message: Readable.from(prefixed([signatures, addedBytes], rest)),
       dkim: { domain, selectors: keys.map((key) => key.selector), ...(added.length > 0 ? { added: added.map(([name]) => name) } : {}) },

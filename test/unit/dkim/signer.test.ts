@@ -8,6 +8,9 @@ import { dnsTxtValue } from '../../../src/dkim/keygen.js';
 import { MessageSigner, rfc5322Date, type SigningContext } from '../../../src/dkim/signer.js';
 import type { SigningKey } from '../../../src/dkim/signature.js';
 import { memoryMessage } from '../../helpers/memory-message.js';
+import { outgoingMessage } from '../../../src/message/outgoing.js';
+import type { HeaderEdits } from '../../../src/policy/decision.js';
+import type { SpooledMessage } from '../../../src/spool/message.js';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ed = generateKeyPairSync('ed25519');
@@ -28,7 +31,9 @@ const resolver = async (name: string) => {
 const networks = [parseCidr('192.0.2.0/24') as Cidr];
 const signer = new MessageSigner(new Map([['example.org', keys]]), { networks, headers: DEFAULT_SIGNED_HEADERS, oversign: ['From'] });
 const fromNetwork: SigningContext = { clientAddress: '192.0.2.7', user: undefined, eightBitMime: true };
-const noEdits = { add: [], remove: [] };
+const noEdits: HeaderEdits = { add: [], remove: [] };
+/** As the session calls it: a fresh stream of the edited message at each call. */
+const outgoing = (message: SpooledMessage, edits: HeaderEdits) => () => outgoingMessage(message, edits);
 
 const message = (head = 'From: Alice <alice@Example.ORG>\r\nTo: bob@example.net\r\nSubject: hi\r\nDate: Mon, 30 Nov 2026 05:44:18 +0000\r\nMessage-ID: <1@example.org>\r\n', body = 'Hello  \r\nworld\r\n\r\n\r\n') =>
   `${head}\r\n${body}`;
@@ -46,7 +51,7 @@ async function verify(bytes: Buffer | string) {
 
 describe('DKIM signing (mailauth verifies what we sign)', () => {
   test('both keys sign; h= lists the default fields present, From once more (oversigned)', async () => {
-    const out = await signer.outgoing(memoryMessage(message(), 7), noEdits, fromNetwork);
+    const out = await signer.outgoing(outgoing(memoryMessage(message(), 7), noEdits), fromNetwork);
     const bytes = await read(out.message);
     assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] });
     assert.deepEqual(await verify(bytes), [{ selector: 'rsa1', status: 'pass' }, { selector: 'ed1', status: 'pass' }]);
@@ -63,7 +68,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   });
 
   test('a From added after signing breaks it (oversigned); a changed Subject too', async () => {
-    const bytes = (await read((await signer.outgoing(memoryMessage(message()), noEdits, fromNetwork)).message)).toString('latin1');
+    const bytes = (await read((await signer.outgoing(outgoing(memoryMessage(message()), noEdits), fromNetwork)).message)).toString('latin1');
     const withSecondFrom = bytes.replace('\r\nTo: ', '\r\nFrom: ceo@example.org\r\nTo: ');
     assert.deepEqual((await verify(withSecondFrom)).map((r) => r.status), ['fail', 'fail']);
     const changed = bytes.replace('Subject: hi', 'Subject: hI');
@@ -73,14 +78,14 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   test('verdict headers added by the policy are part of what is signed and sent', async () => {
     const edits = { add: [['X-Spam-Flag', 'YES'] as [string, string]], remove: ['x-spam-*'] };
     const original = message('From: alice@example.org\r\nX-Spam-Flag: forged\r\nSubject: s\r\nDate: x\r\nMessage-ID: <2@x>\r\n');
-    const bytes = (await read((await signer.outgoing(memoryMessage(original), edits, fromNetwork)).message)).toString('latin1');
+    const bytes = (await read((await signer.outgoing(outgoing(memoryMessage(original), edits), fromNetwork)).message)).toString('latin1');
     assert.doesNotMatch(bytes, /forged/);
     assert.match(bytes, /\r\nX-Spam-Flag: YES\r\n/);
     assert.deepEqual((await verify(bytes)).map((r) => r.status), ['pass', 'pass']);
   });
 
   test('a missing Date and Message-ID are added before signing, and signed', async () => {
-    const out = await signer.outgoing(memoryMessage(message('From: alice@example.org\r\nSubject: s\r\n')), noEdits, fromNetwork);
+    const out = await signer.outgoing(outgoing(memoryMessage(message('From: alice@example.org\r\nSubject: s\r\n')), noEdits), fromNetwork);
     const bytes = (await read(out.message)).toString('latin1');
     assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'], added: ['Date', 'Message-ID'] });
     assert.match(bytes, /\r\nDate: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\nMessage-ID: <[0-9a-f-]{36}@example\.org>\r\nFrom: /);
@@ -89,7 +94,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   });
 
   test('an authenticated session is signed from any address', async () => {
-    const out = await signer.outgoing(memoryMessage(message()), noEdits, { ...fromNetwork, clientAddress: '198.51.100.1', user: 'alice' });
+    const out = await signer.outgoing(outgoing(memoryMessage(message()), noEdits), { ...fromNetwork, clientAddress: '198.51.100.1', user: 'alice' });
     assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] });
   });
 
@@ -105,21 +110,21 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   for (const [name, text, context, reason] of unsignedCases) {
     test(`not signed: ${name}; the message goes out as it came`, async () => {
       const original = Buffer.from(text, 'latin1');
-      const out = await signer.outgoing(memoryMessage(original), noEdits, { ...fromNetwork, ...context });
+      const out = await signer.outgoing(outgoing(memoryMessage(original), noEdits), { ...fromNetwork, ...context });
       assert.deepEqual(out.dkim, reason === undefined ? undefined : { unsigned: reason });
       assert.deepEqual(await read(out.message), original);
     });
   }
 
   test('8-bit content is signed when the upstream offers 8BITMIME', async () => {
-    const out = await signer.outgoing(memoryMessage(Buffer.from(message(undefined, 'Gr\xfc\xdfe\r\n'), 'latin1')), noEdits, fromNetwork);
+    const out = await signer.outgoing(outgoing(memoryMessage(Buffer.from(message(undefined, 'Gr\xfc\xdfe\r\n'), 'latin1')), noEdits), fromNetwork);
     assert.deepEqual((await verify(await read(out.message))).map((r) => r.status), ['pass', 'pass']);
   });
 
   test('From domains: comments, quoted names, IDN and angle brackets', async () => {
     const idn = new MessageSigner(new Map([['xn--bcher-kva.example', [{ ...keys[0]!, domain: 'xn--bcher-kva.example' }]]]), { networks, headers: DEFAULT_SIGNED_HEADERS, oversign: ['From'] });
     for (const from of ['"Bücher, Team <x@y.z>" <team@bücher.example>', 'team@xn--bcher-kva.example (Team, <a@b.c>)', 'Team <team@BÜCHER.example.>']) {
-      const out = await idn.outgoing(memoryMessage(Buffer.from(message(`From: ${from}\r\n`))), noEdits, fromNetwork);
+      const out = await idn.outgoing(outgoing(memoryMessage(Buffer.from(message(`From: ${from}\r\n`))), noEdits), fromNetwork);
       assert.deepEqual(out.dkim, { domain: 'xn--bcher-kva.example', selectors: ['rsa1'], added: ['Date', 'Message-ID'] }, from);
     }
   });
