@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
+import { MessageSigner } from './dkim/signer.js';
 import { buildScreening } from './screen/build.js';
 import type { ClientScreen, Screening } from './screen/screening.js';
 import { messageHeaderSettings } from './message/message-headers.js';
@@ -61,6 +62,8 @@ interface Generation {
   readonly stage: CountedStage | undefined;
   readonly session: SessionSettings;
   readonly link: UpstreamLinkSettings;
+  /** Keys read again on each reload. */
+  readonly signer: MessageSigner | undefined;
   readonly pool: UpstreamPool;
   /** Which upstream server each new session of the pool goes to. */
   readonly servers: UpstreamServers;
@@ -117,6 +120,7 @@ export class Runtime {
       link: new UpstreamLink(link, sessionLogger, pool),
       scanStage: this.scanStage,
       budget: this.deps.budget,
+      signer: this.generation.signer,
       logger: sessionLogger,
       screen,
       context: INBOUND,
@@ -154,6 +158,8 @@ export class Runtime {
   private build(config: Config, factories: ReadonlyMap<string, ScannerFactory>, previous: Generation | undefined): Generation {
     const { logger } = this.deps;
     const link = upstreamLinkSettings(config, this.notices);
+    // First: a key that cannot be read stops the build before anything needs closing.
+    const signer = config.dkim && MessageSigner.fromSettings(config.dkim);
     const sameUpstream = previous && JSON.stringify(previous.config.upstream) === JSON.stringify(config.upstream);
     const built = this.deps.scanStage || config.scanners.length === 0 ? undefined : ScanningStage.fromConfig(config, factories, logger);
     let screening;
@@ -175,6 +181,7 @@ export class Runtime {
         headers: messageHeaderSettings(config),
       },
       link,
+      signer,
       // Pooled sessions were opened with the old upstream settings: new sessions use the new ones.
       pool: sameUpstream ? previous.pool : new UpstreamPool(servers.connect, config.upstream.poolSize, config.upstream.poolIdle, servers.fits),
       servers,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { exchangeSchema, receivedSchema } from '../message/config.js';
+import { dkimSchema } from '../dkim/config.js';
 import { screeningSchema } from '../screen/config.js';
 import { checkSmtpdProxyTimeout, xforwardSchema } from '../server/xforward-peers.js';
 import { upstreamServersKeys } from '../upstream/servers-config.js';
@@ -177,6 +178,8 @@ export const baseSchema = z.strictObject({
   metrics: metrics.optional(),
   /** Cheap checks of each client before the banner (DNS lists, access list, rate limits, tarpit). */
   screening: screeningSchema.optional(),
+  /** DKIM signing of mail from authenticated sessions and configured networks (src/dkim/). */
+  dkim: dkimSchema.optional(),
   /** Our own Received header (src/message/trace-header.ts); Exchange's SCL and headers no client may set. */
   received: receivedSchema,
   exchange: exchangeSchema,

@@ -86,6 +86,11 @@ export class MessageSigner {
   }
 }
 
+/** The message to send upstream: through the signer when one is configured. */
+export async function signedOutgoing(signer: MessageSigner | undefined, message: () => Promise<Readable>, context: SigningContext): Promise<OutgoingMessage> {
+  return signer ? signer.outgoing(message, context) : { message: await message() };
+}
+
 async function* prefixed(prefix: readonly Buffer[], rest: Readable): AsyncGenerator<Buffer> {
   for (const buffer of prefix) if (buffer.length > 0) yield buffer;
   yield* rest as AsyncIterable<Buffer>;

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
+import { signedOutgoing, type MessageSigner } from '../dkim/signer.js';
 import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
 import { messageHeaderEdits, type MessageHeaderSettings } from '../message/message-headers.js';
 import { outgoingMessage } from '../message/outgoing.js';
@@ -34,6 +35,8 @@ export interface SessionDeps {
   readonly link: UpstreamLink;
   readonly scanStage: ScanStage;
   readonly budget: MemoryBudget;
+  /** DKIM signing between policy and upstream DATA (src/dkim/); absent without a dkim config. */
+  readonly signer?: MessageSigner | undefined;
   readonly logger: Logger;
   /** What screening decided about this client at connect; asked again at MAIL and RCPT. */
   readonly screen: ClientScreen;
@@ -101,7 +104,8 @@ export class ProxySession {
         keepAlive.throwIfFailed();
         const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
         const edits = await messageHeaderEdits(decision, settings.headers, hop);
-        const message = await outgoingMessage(spool, edits);
+        const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, eightBitMime: this.deps.link.current().capabilities.eightBitMime };
+        const { message, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits), signing);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.data(message);
@@ -112,7 +116,7 @@ export class ProxySession {
         this.deps.link.setInTransaction(!isPositive(reply));
         if (decision.observed) events.observed.publish({ outcome: refusalOutcome(decision.observed.reply, decision.observed.reason) });
         const observed = decision.observed ? { wouldReject: { ...decision.observed } } : {};
-        logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed }, 'message relayed');
+        logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed, dkim }, 'message relayed');
         return reply;
       } catch (error) {
         publishMessage('failed', spool.size);
