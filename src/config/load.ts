@@ -15,6 +15,8 @@ export interface ScannerConfig extends CommonScannerSettings {
   readonly tagScore: number;
   /** policy.mode unless the entry overrides it. */
   readonly mode: 'enforce' | 'observe';
+  /** The thresholds for mail from submission listeners, when the entry sets `outbound` (else the ones above). */
+  readonly outbound?: { readonly rejectScore: number; readonly tagScore: number };
   /** The keys of the scanner's own schema, validated (the first server's, with `servers`). */
   readonly options: Readonly<Record<string, unknown>>;
   /** With `servers`: each endpoint's own keys, validated (src/scan/endpoints.ts). */
@@ -107,11 +109,12 @@ function parseScanner(
   const schema = factory.options.extend(commonScannerKeys).strict();
   const parsed = schema.safeParse(entry);
   if (!parsed.success) throw configError(parsed.error.issues, ['scanners', index]);
-  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, mode: own, servers: serverEntries, ...entryOptions } =
+  const { type, name, concurrency, maxQueue, timeout, onError, maxSize, onOversize, rejectScore, tagScore, mode: own, outbound, servers: serverEntries, ...entryOptions } =
     parsed.data as z.output<z.ZodObject<typeof commonScannerKeys>> & Record<string, unknown>;
   const servers = serverEntries && parseServers(factory, entry, serverEntries, index);
   const options = servers?.[0] ?? entryOptions;
   const defaults = { ...scannerDefaults, ...factory.defaults };
+  const thresholds = { rejectScore: rejectScore ?? defaults.rejectScore, tagScore: tagScore ?? defaults.tagScore };
   return {
     type,
     name: name ?? type,
@@ -122,9 +125,9 @@ function parseScanner(
     onError: onError ?? defaults.onError,
     maxSize: maxSize ?? defaults.maxSize,
     onOversize: onOversize ?? defaults.onOversize,
-    rejectScore: rejectScore ?? defaults.rejectScore,
-    tagScore: tagScore ?? defaults.tagScore,
+    ...thresholds,
     mode: own ?? mode,
+    ...(outbound ? { outbound: { ...thresholds, ...outbound } } : {}),
     options,
     ...(servers ? { servers } : {}),
   };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { outboundSchema, outboundThresholdsSchema } from '../outbound/config.js';
 import { exchangeSchema, receivedSchema } from '../message/config.js';
 import { dkimSchema } from '../dkim/config.js';
 import { screeningSchema } from '../screen/config.js';
@@ -163,6 +164,8 @@ export const commonScannerKeys = {
   /** Overrides policy.mode for this scanner's findings. */
   mode: z.enum(['enforce', 'observe']).optional(),
   /** Several endpoints of one engine, each the type's own keys ({ host, port } or { socket }) over the entry's. */
+  /** rejectScore and tagScore for mail from submission listeners; each defaults to the one above. */
+  outbound: outboundThresholdsSchema.optional(),
   servers: z.array(z.looseObject({})).min(1).optional(),
 };
 
@@ -180,6 +183,8 @@ export const baseSchema = z.strictObject({
   screening: screeningSchema.optional(),
   /** DKIM signing of mail from authenticated sessions and configured networks (src/dkim/). */
   dkim: dkimSchema.optional(),
+  /** Mail from submission listeners: senders per login, per-account limits (src/outbound/). */
+  outbound: outboundSchema,
   /** Our own Received header (src/message/trace-header.ts); Exchange's SCL and headers no client may set. */
   received: receivedSchema,
   exchange: exchangeSchema,

@@ -16,10 +16,18 @@ export class OutboundPolicy {
   private constructor(
     private readonly senders: SenderRules,
     private readonly limits: AccountLimits,
+    /** The limits' settings, to tell whether a reload changed them. */
+    private readonly limitsKey: string,
   ) {}
 
-  static create(settings: OutboundSettings, logger: Logger): OutboundPolicy {
-    return new OutboundPolicy(new SenderRules(settings.senders), AccountLimits.create(settings.limits, logger));
+  /**
+   * `previous`: the policy a reload replaces; unchanged limits are kept with their counts, so
+   * a SIGHUP does not give every account a fresh day (in memory; Redis keeps counts anyway).
+   */
+  static create(settings: OutboundSettings, logger: Logger, previous?: OutboundPolicy): OutboundPolicy {
+    const key = JSON.stringify(settings.limits);
+    const limits = previous?.limitsKey === key ? previous.limits : AccountLimits.create(settings.limits, logger);
+    return new OutboundPolicy(new SenderRules(settings.senders), limits, key);
   }
 
   /** A wrong sender is refused before it counts against the account's messages. */
@@ -37,8 +45,9 @@ export class OutboundPolicy {
     return this.refused('RCPT', login, await this.limits.recipient(login), logger, recipient);
   }
 
-  close(): Promise<void> {
-    return this.limits.close();
+  /** Closes the limits' store, unless `next` (the policy replacing this one) kept them. */
+  async close(next?: OutboundPolicy): Promise<void> {
+    if (next?.limits !== this.limits) await this.limits.close();
   }
 
   private refused(command: string, login: string, over: OverLimit | undefined, logger: Logger, recipient?: string): SmtpReply | undefined {

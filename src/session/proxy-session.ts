@@ -10,6 +10,7 @@ import { scanEnvelopeOf } from '../scan/scan-session.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
 import { queueIdOf } from '../smtp/queue-id.js';
+import type { OutboundPolicy } from '../outbound/outbound-policy.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
 import type { MemoryBudget } from '../spool/memory-budget.js';
 import { receiveMessage } from '../spool/receive.js';
@@ -39,6 +40,8 @@ export interface SessionDeps {
   readonly signer?: MessageSigner | undefined;
   readonly logger: Logger;
   /** What screening decided about this client at connect; asked again at MAIL and RCPT. */
+  /** A submission listener's senders per login and account limits (src/outbound/); absent on inbound ones. */
+  readonly outbound?: OutboundPolicy;
   readonly screen: ClientScreen;
   /** The listener's role and the authenticated user (src/session/session-context.ts). */
   readonly context: SessionContext;
@@ -67,6 +70,8 @@ export class ProxySession {
       const named = await this.deps.forwarded?.take(session);
       if (named) this.deps = { ...this.deps, ...named };
       const { screen } = this.deps;
+      const notYours = await this.deps.outbound?.mail(this.deps.context.user ?? '', from.address, this.deps.logger);
+      if (notYours) return notYours;
       if (screen.refusesRecipients) return replies.senderOkLocally;
       const tooMuch = await screen.mail();
       if (tooMuch) return this.screened('MAIL', tooMuch);
@@ -79,6 +84,8 @@ export class ProxySession {
   }
 
   rcpt(to: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
+      const overLimit = await this.deps.outbound?.rcpt(this.deps.context.user ?? '', to.address, this.deps.logger);
+      if (overLimit) return overLimit;
     return this.guard('RCPT', async () => {
       const refusal = await this.deps.screen.rcpt(session.envelope.mailFrom ? session.envelope.mailFrom.address : '');
       if (refusal) return this.screened('RCPT', refusal, to.address);

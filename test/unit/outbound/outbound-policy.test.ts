@@ -51,4 +51,17 @@ describe('outbound policy at MAIL and RCPT', () => {
     stop();
     await outbound.close();
   });
+
+  test('a reload keeps the counts of unchanged limits, and starts afresh when they change', async () => {
+    const { outbound, logger, stop } = policy({ limits: { messagesPerDay: 1 } });
+    assert.equal(await outbound.mail('alice@example.test', 'alice@example.test', logger), undefined);
+    const reloaded = OutboundPolicy.create(outboundSchema.parse({ limits: { messagesPerDay: 1 }, senders: { default: 'any' } }), logger, outbound);
+    assert.equal((await reloaded.mail('alice@example.test', 'boss@example.org', logger))?.code, 450, 'the day\'s count went on; the new senders rule applies');
+    const changed = OutboundPolicy.create(outboundSchema.parse({ limits: { messagesPerDay: 2 } }), logger, reloaded);
+    assert.equal(await changed.mail('alice@example.test', 'alice@example.test', logger), undefined);
+    await outbound.close(reloaded);
+    await reloaded.close(changed);
+    await changed.close();
+    stop();
+  });
 });
