@@ -1,9 +1,11 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ScannerFactory } from '../../src/scan/registry.js';
+import type { ScanSession } from '../../src/scan/scan-session.js';
 import type { Scanner } from '../../src/scan/scanner.js';
 import { scanError, type Verdict } from '../../src/scan/verdict.js';
 import type { SpooledMessage } from '../../src/spool/message.js';
+import { clientHopLine, withPrefix } from '../shared/client-hop.js';
 import { SpamdError, describe, request, type SpamdEndpoint } from './client.js';
 import { PING, SpamdProtocolError, VERSION_PROBE, encodeRequest, isPong, parseVersion, symbolsVerdict } from './protocol.js';
 
@@ -39,11 +41,16 @@ export class SpamassassinScanner implements Scanner {
     this.#user = options.user;
   }
 
-  /** Scans what the stream gives: the fan-out hands over a truncated view of an oversize message. */
-  async scan(message: SpooledMessage, signal: AbortSignal): Promise<Verdict> {
-    const head = encodeRequest('SYMBOLS', message.size, this.#user);
+  /**
+   * Scans what the stream gives (the fan-out hands over a truncated view of an oversize message),
+   * after a Received line for the client's hop, so spamd sees the relay it came from.
+   */
+  async scan(message: SpooledMessage, signal: AbortSignal, session: ScanSession): Promise<Verdict> {
+    const hop = clientHopLine(session);
+    const length = hop.length + message.size;
+    const head = encodeRequest('SYMBOLS', length, this.#user);
     try {
-      const raw = await request(this.#endpoint, head, { open: () => message.createReadStream(), length: message.size }, signal);
+      const raw = await request(this.#endpoint, head, { open: () => withPrefix(hop, message.createReadStream()), length }, signal);
       return symbolsVerdict(raw);
     } catch (error) {
       if (signal.aborted) return scanError('timeout', `spamd scan aborted: ${reasonText(signal.reason)}`);

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { spamassassinScanner, type SpamassassinOptions } from '../../../../scanners/spamassassin/index.js';
 import { fakeServer, memoryMessage, readRequest, type SpamcRequest } from './fakes.js';
 import { scanSession } from '../../../helpers/scan-session.js';
+import { clientHopLine } from '../../../../scanners/shared/client-hop.js';
 
 const context = { name: 'spamd', logger: pino({ enabled: false }) };
 const scannerFor = (options: Partial<SpamassassinOptions>) =>
@@ -29,8 +30,28 @@ function answering(reply: Buffer | string, seen?: (request: SpamcRequest) => voi
 }
 
 const errorKind = (verdict: unknown) => (verdict as { error?: string }).error;
+/** What spamd gets before the message: the client's hop, as an MTA would have written it. */
+const hop = clientHopLine(scanSession());
 
 describe('spamassassin adapter against a fake spamd', () => {
+  test('the message goes after a Received line for the client\'s hop, naming its HELO, PTR name, address, our session id and the one recipient', async () => {
+    const receivedAt = new Date(Date.UTC(2026, 10, 30, 5, 44, 18));
+    let request: SpamcRequest | undefined;
+    const server = await answering(GTUBE_REPLY, (r) => (request = r));
+    try {
+      await tcp(server.port).scan(memoryMessage('Subject: hi\r\n\r\nhello\r\n'), within(), scanSession({ receivedAt }));
+      assert.equal(
+        request?.body.toString('latin1'),
+        'Received: from client.example.test (client.example.test [192.0.2.10])\r\n' +
+          '\tby mx.example.test (smtp-scan-proxy) with ESMTP\r\n' +
+          '\tid test-session-1\r\n\tfor <bob@example.test>; Mon, 30 Nov 2026 05:44:18 +0000\r\n' +
+          'Subject: hi\r\n\r\nhello\r\n',
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   test('SYMBOLS with Content-length equal to the bytes sent, then a half-close', async () => {
     const body = Buffer.from('Subject: hi\r\n\r\n' + 'line of text\r\n'.repeat(700));
     let request: SpamcRequest | undefined;
@@ -40,8 +61,8 @@ describe('spamassassin adapter against a fake spamd', () => {
       assert.deepEqual(verdict, { kind: 'scored', score: 1000, threshold: 5, rules: ['GTUBE', 'NO_RECEIVED', 'NO_RELAYS', 'TVD_SPACE_RATIO'] });
       assert.ok(request);
       assert.equal(request.line, 'SYMBOLS SPAMC/1.5');
-      assert.deepEqual(request.headers, [`Content-length: ${body.length}`]);
-      assert.ok(request.body.equals(body));
+      assert.deepEqual(request.headers, [`Content-length: ${hop.length + body.length}`]);
+      assert.ok(request.body.equals(Buffer.concat([hop, body])));
       assert.equal(request.ended, true);
     } finally {
       await server.close();
@@ -53,20 +74,20 @@ describe('spamassassin adapter against a fake spamd', () => {
     const server = await answering(GTUBE_REPLY, (r) => (request = r));
     try {
       await tcp(server.port, { user: 'mailfilter' }).scan(memoryMessage('x'), within(), scanSession());
-      assert.deepEqual(request?.headers, ['Content-length: 1', 'User: mailfilter']);
+      assert.deepEqual(request?.headers, [`Content-length: ${hop.length + 1}`, 'User: mailfilter']);
     } finally {
       await server.close();
     }
   });
 
-  test('an empty message sends Content-length: 0 and nothing else', async () => {
+  test('an empty message sends the client\'s Received line alone', async () => {
     let request: SpamcRequest | undefined;
     const server = await answering(captured('symbols-empty.txt'), (r) => (request = r));
     try {
       const verdict = await tcp(server.port).scan(memoryMessage(''), within(), scanSession());
       assert.equal(verdict.kind, 'scored');
-      assert.deepEqual(request?.headers, ['Content-length: 0']);
-      assert.equal(request?.body.length, 0);
+      assert.deepEqual(request?.headers, [`Content-length: ${hop.length}`]);
+      assert.ok(request?.body.equals(hop));
     } finally {
       await server.close();
     }
@@ -138,7 +159,7 @@ describe('spamassassin adapter against a fake spamd', () => {
         const verdict = await tcp(server.port).scan(message, within(), scanSession());
         assert.equal(errorKind(verdict), 'protocol', JSON.stringify(verdict));
         while (request === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
-        assert.ok(request.body.length <= size, `spamd got ${request.body.length} bytes`);
+        assert.ok(request.body.length <= hop.length + size, `spamd got ${request.body.length} bytes`);
       } finally {
         await server.close();
       }
