@@ -5,7 +5,8 @@ import { prepareLocalSetup, removeLocalSetup } from './local-setup.js';
 import { startProxyMetrics } from './metrics/start.js';
 import { dropPrivileges } from './privileges.js';
 import { Runtime } from './runtime.js';
-import { Listener } from './server/listener.js';
+import type { Listener } from './server/listener.js';
+import { Listeners } from './server/listeners.js';
 import { builtinScanners } from './scan/builtin.js';
 import type { ScannerFactory } from './scan/registry.js';
 import type { ScanStage } from './scan/stage.js';
@@ -29,6 +30,8 @@ export interface ProxyOptions {
 export interface RunningProxy {
   readonly address: AddressInfo;
   readonly listener: Listener;
+  /** Every listener's address, in the order of `listen` (the first is `address`). */
+  readonly addresses: readonly AddressInfo[];
   /** The metrics listener's address, when this process serves one (config.metrics). */
   readonly metricsAddress?: AddressInfo;
   /**
@@ -46,8 +49,8 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   const local = await prepareLocalSetup(config, logger);
   const budget = new MemoryBudget(config.spool.memoryTotal);
   const connect = options.connect ?? ((upstreamOptions) => UpstreamClient.connect(upstreamOptions));
-  let listener: Listener | undefined;
-  const learn = (capabilities: Capabilities) => listener?.updateUpstreamCapabilities(capabilities);
+  let listeners: Listeners | undefined;
+  const learn = (capabilities: Capabilities) => listeners?.updateUpstreamCapabilities(capabilities);
   const learningConnect: Connect = async (upstreamOptions) => {
     const client = await connect(upstreamOptions);
     learn(client.capabilities);
@@ -61,18 +64,20 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
     budget,
     ...(options.scanStage ? { scanStage: options.scanStage } : {}),
   });
-  listener = new Listener(config, (session, sessionLogger, screen) => runtime.newSession(sessionLogger, screen), logger, runtime.screening);
+  listeners = new Listeners(config, runtime, logger);
   // Before the first client: every connection and message is counted.
   const metrics = await startProxyMetrics(config, options.factories ?? builtinScanners, logger);
-  const address = await listener.listen();
+  const addresses = await listeners.listen();
+  const address = addresses[0]!;
   // Still in the turn the bind completed in: no client byte has been read yet.
   dropPrivileges(local.runAs, logger);
-  logger.info({ listen: address, upstream: upstreamServers(config.upstream).map(serverLabel).join(', '), spool: local.spool.dir }, 'smtp-scan-proxy listening');
+  logger.info({ listen: addresses.length === 1 ? address : addresses, upstream: upstreamServers(config.upstream).map(serverLabel).join(', '), spool: local.spool.dir }, 'smtp-scan-proxy listening');
   void probeUpstream(runtime.connectUpstream, runtime.linkSettings, logger);
-  const running = listener;
+  const running = listeners;
   return {
     address,
-    listener: running,
+    addresses,
+    listener: running.all[0]!,
     ...(metrics?.listener ? { metricsAddress: metrics.listener.address } : {}),
     reconfigure(next, factories) {
       runtime.replace(next, factories);

@@ -37,7 +37,8 @@ async function main(): Promise<number> {
   if (command.check) {
     const lines = await healthCheck(config, factories);
     for (const line of lines) console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}: ${line.detail}`);
-    return lines[0]!.ok ? 0 : 1;
+    // The listeners come first and decide the exit status.
+    return lines.slice(0, config.listeners.length).every((line) => line.ok) ? 0 : 1;
   }
   const logger = createLogger(config.log.level);
   // Before anything listens: a signal during start-up lets the start-up finish, then drains.

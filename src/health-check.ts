@@ -1,5 +1,7 @@
 import net from 'node:net';
-import type { Config } from './config/load.js';
+import tls from 'node:tls';
+import type { Config, ListenConfig } from './config/load.js';
+import { listenerTls } from './server/listener-settings.js';
 import { checkLocalSetup } from './local-setup.js';
 import type { ScannerFactory } from './scan/registry.js';
 import { createEndpoints, endpointLabel } from './scan/endpoints.js';
@@ -31,7 +33,7 @@ export async function healthCheck(config: Config, factories: ReadonlyMap<string,
   // A spool or key file the proxy's user could not trust or read stops the check (exit 78).
   await checkLocalSetup(config);
   const lines = await Promise.all([
-    probe(`listener ${config.listen.host}:${config.listen.port}`, () => banner(config)),
+    ...config.listeners.map((listener) => probe(`listener ${listener.host}:${listener.port}`, () => banner(config, listener))),
     ...upstreamServers(config.upstream).map((server) => probe(`upstream ${serverLabel(server)}`, () => upstream(config, server))),
     ...config.scanners.flatMap((settings) => {
       const endpoints = createEndpoints(factories.get(settings.type)!, settings, { name: settings.name, logger: silentLogger });
@@ -56,12 +58,14 @@ async function probe(what: string, check: () => Promise<string>): Promise<CheckL
   }
 }
 
-/** Reads the banner the way a client would, then leaves with QUIT. */
-function banner(config: Config): Promise<string> {
-  const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '::1' : config.listen.host;
+/** Reads the banner the way a client would (over TLS on an implicit-TLS listener), then leaves with QUIT. */
+function banner(config: Config, listener: ListenConfig): Promise<string> {
+  const host = listener.host === '0.0.0.0' ? '127.0.0.1' : listener.host === '::' ? '::1' : listener.host;
+  const implicit = listenerTls(listener, config.tls !== undefined) === 'implicit';
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: config.listen.port });
-    if (config.listen.proxyProtocol) socket.write(PROXY_V2_LOCAL);
+    // The check asks whether the proxy answers, not who it is: its certificate is not verified.
+    const socket = implicit ? tls.connect({ host, port: listener.port, rejectUnauthorized: false }) : net.connect({ host, port: listener.port });
+    if (listener.proxyProtocol) socket.write(PROXY_V2_LOCAL);
     const timer = setTimeout(() => fail(new Error('no banner in time')), TIMEOUT + config.limits.greetDelay);
     const fail = (error: Error) => {
       clearTimeout(timer);

@@ -10,6 +10,7 @@ import type { ScannerFactory } from './scan/registry.js';
  */
 const RESTART_KEYS: readonly (readonly string[])[] = [
   ['listen'],
+  ['listeners'],
   ['tls'],
   ['workers'],
   ['user'],

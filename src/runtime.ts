@@ -13,7 +13,9 @@ import { ProxySession, type SessionSettings } from './session/proxy-session.js';
 import { ForwardedClient } from './session/forwarded-client.js';
 import { UpstreamLink, type UpstreamLinkSettings } from './session/upstream-link.js';
 import { UpstreamNotices } from './session/upstream-notices.js';
-import { INBOUND } from './session/session-context.js';
+import { INBOUND, type SessionContext } from './session/session-context.js';
+import type { ListenerAuth } from './auth/listener-auth.js';
+import { ownServer, ownUpstream } from './server/listener-upstream.js';
 import { UpstreamPool, type Connect } from './session/upstream-pool.js';
 import { upstreamServers } from './upstream/servers-config.js';
 import { UpstreamServers } from './upstream/servers.js';
@@ -68,6 +70,16 @@ interface Generation {
   /** Which upstream server each new session of the pool goes to. */
   readonly servers: UpstreamServers;
   readonly screening: { screening: Screening; close(): Promise<void> } | undefined;
+  /** Senders per login and account limits, for the sessions of submission listeners. */
+  /** Per listener (by index): its own upstream settings and pool, or undefined for the shared ones. */
+  readonly listeners: readonly ({ readonly link: UpstreamLinkSettings; readonly pool: UpstreamPool } | undefined)[];
+}
+
+/** Who a new session is for: the listener (its index in config.listeners), its role and logins. */
+export interface ListenerEntry {
+  readonly index: number;
+  readonly context: SessionContext;
+  readonly auth?: ListenerAuth;
 }
 
 /**
@@ -113,8 +125,9 @@ export class Runtime {
   }
 
   /** The session of a client that just connected, on the current generation. */
-  newSession(sessionLogger: Logger, screen: ClientScreen): ProxySession {
-    const { session, link, pool } = this.generation;
+  newSession(sessionLogger: Logger, screen: ClientScreen, listener?: ListenerEntry): ProxySession {
+    const { session } = this.generation;
+    const { link, pool } = this.generation.listeners[listener?.index ?? 0] ?? this.generation;
     return new ProxySession({
       settings: session,
       link: new UpstreamLink(link, sessionLogger, pool),
@@ -123,7 +136,8 @@ export class Runtime {
       signer: this.generation.signer,
       logger: sessionLogger,
       screen,
-      context: INBOUND,
+      context: listener?.context ?? INBOUND,
+      ...(listener?.auth ? { auth: listener.auth } : {}),
       forwarded: new ForwardedClient(this.deps.logger, this.screening),
     });
   }
@@ -186,6 +200,12 @@ export class Runtime {
       pool: sameUpstream ? previous.pool : new UpstreamPool(servers.connect, config.upstream.poolSize, config.upstream.poolIdle, servers.fits),
       servers,
       screening,
+      // A submission listener's sessions each belong to one user: a pool of none, never shared.
+      listeners: config.listeners.map((listener) => {
+        const upstream = ownUpstream(config, listener);
+        const connect = ownServer(listener) ? this.deps.connect : servers.connect;
+        return upstream && { link: upstreamLinkSettings({ ...config, upstream }, this.notices), pool: new UpstreamPool(connect, 0, upstream.poolIdle) };
+      }),
     };
   }
 }

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import type { LoadedConfig } from '../config/load.js';
-import { baseSchema, commonScannerKeys } from '../config/schema.js';
+import { baseSchema, commonScannerKeys, listenerSchema } from '../config/schema.js';
 import { checkLocalSetup } from '../local-setup.js';
 
 /**
@@ -26,7 +26,9 @@ export function effectiveConfig({ config, factories }: LoadedConfig): Record<str
     const schema = factories.get(common.type)!.options.extend(commonScannerKeys);
     return withUnits(schema, { ...common, ...options });
   });
-  return { ...(withUnits(baseSchema, { ...config, scanners: [] }) as Record<string, unknown>), scanners };
+  const { listeners, ...rest } = config;
+  const listen = listeners.map((listener) => withUnits(listenerSchema, listener));
+  return { ...(withUnits(baseSchema, { ...rest, scanners: [] }) as Record<string, unknown>), listen: listen.length === 1 ? listen[0] : listen, scanners };
 }
 
 function withUnits(schema: z.ZodType, value: unknown): unknown {

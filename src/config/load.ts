@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import type { CommonScannerSettings, ScannerCategory, ScannerFactory } from '../scan/registry.js';
-import { baseSchema, commonScannerKeys, type BaseConfig } from './schema.js';
+import { listenerList } from '../server/listener-settings.js';
+import { baseSchema, commonScannerKeys, listenerSchema, type BaseConfig } from './schema.js';
 
 export interface ScannerConfig extends CommonScannerSettings {
   readonly name: string;
@@ -23,7 +24,18 @@ export interface ScannerConfig extends CommonScannerSettings {
   readonly servers?: readonly Readonly<Record<string, unknown>>[];
 }
 
-export type Config = Readonly<Omit<BaseConfig, 'scanners'> & { scanners: readonly ScannerConfig[] }>;
+/** One listener's settings (`listen:` takes one or a list). */
+export type ListenConfig = Readonly<z.output<typeof listenerSchema>>;
+
+export type Config = Readonly<
+  Omit<BaseConfig, 'scanners' | 'listen'> & {
+    scanners: readonly ScannerConfig[];
+    /** The first listener: its hostname is the proxy's name (HELO, trace headers, scanners). */
+    listen: ListenConfig;
+    /** Every listener, the first one included (src/server/listener-settings.ts). */
+    listeners: readonly ListenConfig[];
+  }
+>;
 
 export const scannerDefaults: CommonScannerSettings & { rejectScore: number; tagScore: number } = {
   concurrency: 4,
@@ -87,7 +99,8 @@ export function parseConfig(raw: unknown, factories: ReadonlyMap<string, Scanner
     names.add(scanner.name);
     return scanner;
   });
-  return deepFreeze({ ...base.data, scanners });
+  const listeners = listenerList(base.data.listen);
+  return deepFreeze({ ...base.data, listen: listeners[0]!, listeners, scanners });
 }
 
 function parseScanner(

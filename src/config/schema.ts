@@ -4,6 +4,7 @@ import { outboundSchema, outboundThresholdsSchema } from '../outbound/config.js'
 import { exchangeSchema, receivedSchema } from '../message/config.js';
 import { dkimSchema } from '../dkim/config.js';
 import { screeningSchema } from '../screen/config.js';
+import { checkListeners, listenEntries, listenerRoleKeys } from '../server/listener-settings.js';
 import { checkSmtpdProxyTimeout, xforwardSchema } from '../server/xforward-peers.js';
 import { upstreamServersKeys } from '../upstream/servers-config.js';
 import { byteSize, duration } from './units.js';
@@ -16,7 +17,8 @@ const port = z.number().int().min(1).max(65535);
 const account = z.string().regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/, 'a user or group name, or a number');
 const hostname = z.string().min(1).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name or address');
 
-const listen = z
+/** One listener; `listen` takes one or a list (listenEntries). */
+export const listenerSchema = z
   .strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (tests). */
@@ -38,6 +40,7 @@ const listen = z
         timeout: duration.default(5_000),
       })
       .optional(),
+    ...listenerRoleKeys,
     /** As Postfix's before-queue filter: trusted peers name the real client with XFORWARD (src/server/xforward-peers.ts). */
     xforward: xforwardSchema.optional(),
   })
@@ -170,7 +173,8 @@ export const commonScannerKeys = {
 };
 
 export const baseSchema = z.strictObject({
-  listen,
+  /** One listener or a list of them (src/server/listener-settings.ts). */
+  listen: listenEntries(listenerSchema),
   upstream,
   tls: tls.optional(),
   limits,
@@ -204,6 +208,7 @@ export const baseSchema = z.strictObject({
   user: account.optional(),
   group: account.optional(),
 }).refine((config) => !config.group || config.user, { path: ['group'], message: 'needs user as well' })
+  .superRefine(checkListeners)
   .superRefine(checkSmtpdProxyTimeout);
 
 export type BaseConfig = z.output<typeof baseSchema>;

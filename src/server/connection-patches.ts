@@ -1,8 +1,10 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { events } from '../observe/events.js';
+import { replies } from '../smtp/replies.js';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
 import { onReply, type GuardSettings } from './connection-guards.js';
+import { replyText } from './reply-error.js';
 
 /**
  * smtp-server has no options for three things a proxy needs, so this module changes them on
@@ -20,6 +22,7 @@ import { onReply, type GuardSettings } from './connection-guards.js';
  *    limits.greetDelay, and `onAccept` starts work about the client as the pause begins.
  * 4. Guards that see every reply: a deadline for each command and for the whole DATA phase,
  *    and a limit on errors (connection-guards.ts).
+ * 5. AUTH offered only over TLS (ConnectionSettings.authOnlyOverTls).
  */
 export interface ConnectionSettings extends GuardSettings {
   readonly greetDelay: number;
@@ -28,6 +31,12 @@ export interface ConnectionSettings extends GuardSettings {
    * (screening's DNS lookups) runs while the pause lasts (postscreen's greet_wait).
    */
   readonly onAccept?: (session: SMTPServerSession, remoteAddress: string) => void;
+  /**
+   * A listener that takes AUTH (submission): smtp-server lists AUTH in the EHLO reply before
+   * STARTTLS too, and refuses AUTH there with a non-standard 538; no mechanism is offered on a
+   * connection in clear, and AUTH there gets RFC 3207's 530 5.7.0.
+   */
+  readonly authOnlyOverTls?: boolean;
 }
 
 const servers = new WeakMap<SMTPServer, ConnectionSettings>();
@@ -68,6 +77,10 @@ function patchOnce(): void {
   proto.send = function (this: SMTPConnection, code, data, context) {
     const settings = servers.get(this._server);
     if (!settings) return send.call(this, code, data, context);
+    if (settings.authOnlyOverTls && !this.secure) {
+      if (code === 250 && Array.isArray(data)) data = data.filter((line) => !/^AUTH /i.test(line));
+      if (code === 538) return proto.send.call(this, replies.tlsRequiredForAuth.code, replyText(replies.tlsRequiredForAuth), false);
+    }
     onReply(this, code, settings);
     coalesce(this._socket);
     if (typeof context === 'string' && SUCCESS_CONTEXTS.has(context)) {

@@ -1,9 +1,14 @@
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import type { Config } from '../config/load.js';
+import {
+  SMTPServer,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
+import type { Config, ListenConfig } from '../config/load.js';
 import { events } from '../observe/events.js';
 import { ClientScreen, type Screening } from '../screen/screening.js';
 import type { ProxySession } from '../session/proxy-session.js';
@@ -11,6 +16,7 @@ import { replies } from '../smtp/replies.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
 import type { Capabilities } from '../upstream/capabilities.js';
 import { extensionOptions } from './advertised-extensions.js';
+import { securityOptions } from './listener-settings.js';
 import { releaseGuards } from './connection-guards.js';
 import { ConnectionCounter } from './connection-counter.js';
 import { registerServer, setSuccessReply } from './connection-patches.js';
@@ -21,6 +27,7 @@ import { XforwardPeers } from './xforward-peers.js';
 export type SessionFactory = (session: SMTPServerSession, logger: Logger, screen: ClientScreen) => ProxySession;
 
 type Callback = (error?: Error | null, message?: string) => void;
+type AuthCallback = (error: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
 
 /**
  * The only place that knows smtp-server. It turns smtp-server's callbacks into calls on a
@@ -47,12 +54,14 @@ export class Listener {
     private readonly newSession: SessionFactory,
     private readonly logger: Logger,
     screening?: Screening,
+    /** This listener's entry of `listen` (restart-only, like all of them). */
+    private readonly settings: ListenConfig = config.listen,
   ) {
     this.xforwardPeers = config.listen.xforward && new XforwardPeers(config.listen.xforward);
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
     this.registerSettings(screening);
-    const { proxyProtocol } = config.listen;
+    const { proxyProtocol } = settings;
     this.proxyGate = proxyProtocol && new ProxyProtocolGate(this.server, proxyProtocol, config.limits.maxClients, logger);
   }
 
@@ -60,7 +69,7 @@ export class Listener {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.server.server.once('error', onError);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+      this.server.listen(this.settings.port, this.settings.host, () => {
         this.server.server.off('error', onError);
         resolve(this.server.server.address() as AddressInfo);
       });
@@ -94,7 +103,8 @@ export class Listener {
   private registerSettings(screening: Screening | undefined): void {
     const { greetDelay, idleTimeout, dataTimeout, maxErrors } = this.config.limits;
     const onAccept = screening ? (session: SMTPServerSession, address: string) => this.startScreening(session, address, screening) : undefined;
-    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, ...(onAccept ? { onAccept } : {}) });
+    const authOnlyOverTls = this.settings.role === 'submission';
+    registerServer(this.server, { greetDelay, idleTimeout, dataTimeout, maxErrors, authOnlyOverTls, ...(onAccept ? { onAccept } : {}) });
   }
 
   /**
@@ -126,16 +136,15 @@ export class Listener {
   }
 
   private serverOptions(): SMTPServerOptions {
-    const { listen, limits, tls, shutdown } = this.config;
+    const { limits, tls, shutdown } = this.config;
+    const listen = this.settings;
     return {
       name: listen.hostname,
       ...extensionOptions(limits.maxMessageSize, undefined),
       rejectOversized: true,
       hideENHANCEDSTATUSCODES: false,
       hideREQUIRETLS: true,
-      hideSTARTTLS: !tls,
-      disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
-      ...(tls ? { key: readFileSync(tls.key), cert: readFileSync(tls.cert) } : {}),
+      ...securityOptions(listen, tls),
       maxClients: limits.maxClients,
       maxRecipients: limits.maxRecipients,
       maxCommandLength: limits.maxLineLength,
@@ -145,6 +154,7 @@ export class Listener {
       ...(this.xforwardPeers ? { useXForward: this.xforwardPeers.addresses } : {}),
       logger: false,
       onConnect: (session, callback) => this.onConnect(session, callback),
+      onAuth: (auth, session, callback) => this.authenticate(auth, session, callback),
       onMailFrom: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.mail(address, session)),
       onRcptTo: (address, session, callback) => this.relay(session, callback, (proxy) => proxy.rcpt(address, session)),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -206,6 +216,19 @@ export class Listener {
       events.connection.publish({ event: 'refused', reason: 'error' });
       callback(replyError(replies.internalError));
     }
+  }
+
+  /** AUTH on a submission listener: the session checks the login (src/auth/); smtp-server says 235 on success. */
+  private authenticate(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: AuthCallback): void {
+    const proxy = this.sessions.get(session);
+    if (!proxy) return callback(replyError(replies.internalError));
+    proxy
+      .auth({ method: auth.method, username: auth.username ?? '', password: auth.password ?? '' }, session)
+      .then(({ reply, user }) => (user ? callback(null, { user }) : callback(replyError(reply))))
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, cid: session.id }, 'unexpected AUTH failure');
+        callback(replyError(replies.internalError));
+      });
   }
 
   private onData(stream: Readable, session: SMTPServerSession, callback: Callback): void {

@@ -12,6 +12,8 @@ export interface ClientIdentity {
   readonly clientHostname: string;
   readonly hostNameAppearsAs: string | false;
   readonly openingCommand: string | false;
+  /** The login of an authenticated client (smtp-server's session.user), passed as XCLIENT LOGIN. */
+  readonly user?: unknown;
 }
 
 const NAME_LOOKUP_TIMEOUT = 3000;
@@ -34,6 +36,7 @@ export async function xclientAttributes(client: ClientIdentity): Promise<Xclient
     REVERSE_NAME: ptr ?? UNAVAILABLE,
     DESTADDR: addressValue(client.localAddress),
     DESTPORT: String(client.localPort),
+    LOGIN: typeof client.user === 'string' ? client.user : UNAVAILABLE,
     NAME: ptr ? await confirmedName(ptr, client.remoteAddress) : UNAVAILABLE,
     ADDR: addressValue(client.remoteAddress),
   });

@@ -21,8 +21,9 @@ import { events } from '../observe/events.js';
 import { publishMessage, refusalOutcome, upstreamOutcome } from '../observe/message-outcome.js';
 import { UpstreamKeepAlive, type KeepAliveSettings } from './upstream-keepalive.js';
 import type { UpstreamLink } from './upstream-link.js';
-import type { SessionContext } from './session-context.js';
 import type { ForwardedClient } from './forwarded-client.js';
+import type { Credentials, ListenerAuth, LoginOutcome } from '../auth/listener-auth.js';
+import type { SessionContext } from './session-context.js';
 
 export interface SessionSettings {
   readonly spool: { readonly dir: string; readonly memoryPerMessage: number };
@@ -47,6 +48,8 @@ export interface SessionDeps {
   readonly context: SessionContext;
   /** A client named by a trusted peer's XFORWARD (listen.xforward) replaces the peer's logger and screen. */
   readonly forwarded?: ForwardedClient;
+  /** A submission listener's logins (src/auth/listener-auth.ts). */
+  readonly auth?: ListenerAuth;
 }
 /**
  * One client connection relayed in lockstep to its upstream session: each MAIL and RCPT gets
@@ -96,6 +99,17 @@ export class ProxySession {
     });
   }
 
+  /** AUTH on a submission listener: the reply, and the user when the login succeeded. */
+  async auth(credentials: Credentials, session: SMTPServerSession): Promise<LoginOutcome> {
+    let user: string | undefined;
+    const reply = await this.guard('AUTH', async () => {
+      const context = { identity: session, link: this.deps.link, signal: this.abort.signal, logger: this.deps.logger };
+      const outcome = await this.deps.auth!.login(credentials, context);
+      user = outcome.user;
+      return outcome.reply;
+    });
+    return user ? { reply, user } : { reply };
+  }
   data(stream: Readable, session: SMTPServerSession): Promise<SmtpReply> {
     return this.guard('DATA', async () => {
       const { settings, budget, logger } = this.deps;

@@ -19,3 +19,14 @@ export interface SessionContext {
 
 /** The context of an inbound session: no role to check, no user ever. */
 export const INBOUND: SessionContext = Object.freeze({ role: 'inbound', user: undefined });
+
+/** A session's context on a listener of `role`; the user is smtp-server's session.user once AUTH succeeded. */
+export function sessionContext(role: ListenerRole, session: { readonly user?: unknown }): SessionContext {
+  if (role === 'inbound') return INBOUND;
+  return {
+    role,
+    get user() {
+      return typeof session.user === 'string' ? session.user : undefined;
+    },
+  };
+}

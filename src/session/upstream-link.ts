@@ -57,6 +57,10 @@ export class UpstreamLink {
   private refused = false;
   /** Without XCLIENT: the upstream took this client's XFORWARD before the transaction under way. */
   private forwarded = false;
+  /** The client logged in: its upstream sessions are never handed to another client. */
+  private userOwned = false;
+  /** The client logged in on the upstream session itself (auth: upstream): no other will do. */
+  private loggedInUpstream = false;
 
   constructor(
     private readonly settings: UpstreamLinkSettings,
@@ -66,6 +70,8 @@ export class UpstreamLink {
 
   /** An upstream session ready for MAIL, outside any transaction. */
   async begin(identity: ForwardableIdentity, signal: AbortSignal): Promise<UpstreamClient> {
+    // A fresh session would not know the login, and the proxy keeps no password to repeat it.
+    if (this.loggedInUpstream && (!this.client || this.client.closed)) throw new UpstreamClosedError('the upstream session the client logged in on is gone');
     if (this.client?.closed) {
       this.client = undefined;
       this.inTransaction = false;
@@ -89,6 +95,15 @@ export class UpstreamLink {
    */
   get carriesClient(): boolean {
     return (this.settings.xclient || this.forwarded) && this.client !== undefined && !this.client.closed;
+  }
+
+  /**
+   * The client logged in (src/auth/): this link's sessions are that user's, never pooled; with
+   * `onUpstream` the login was made on the current session, which stays the only one.
+   */
+  belongToUser(onUpstream: boolean): void {
+    this.userOwned = true;
+    this.loggedInUpstream = onUpstream;
   }
 
   /** Every upstream reply on the session passes here; a refusal keeps it out of the pool. */
@@ -133,7 +148,7 @@ export class UpstreamLink {
     const client = this.client;
     this.client = undefined;
     if (!client) return;
-    const handOver = !this.settings.xclient || client.capabilities.xclientAttributes.has('ADDR');
+    const handOver = !this.userOwned && (!this.settings.xclient || client.capabilities.xclientAttributes.has('ADDR'));
     await this.pool.release(client, !this.inTransaction && !this.refused && handOver);
   }
 

@@ -25,6 +25,11 @@ export const replies = Object.freeze({
   bareLineFeed: reply(550, '5.5.2', 'Message contains a bare CR or LF (RFC 5321 section 2.3.8)'),
   scanTempfail: reply(451, '4.7.1', 'Message could not be scanned, please try again later'),
   senderOkLocally: reply(250, '2.1.0', 'Ok'),
+  loginAccepted: reply(235, '2.7.0', 'Authentication successful'),
+  loginFailed: reply(535, '5.7.8', 'Authentication credentials invalid'),
+  tooManyFailedLogins: reply(454, '4.7.0', 'Too many failed logins, please try again later'),
+  authRequired: reply(530, '5.7.0', 'Authentication required'),
+  tlsRequiredForAuth: reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
 });
 
 export type ReplyName = keyof typeof replies;

@@ -9,8 +9,9 @@ const UNAVAILABLE = '[UNAVAILABLE]';
 // Postfix decides whether the session may still use XCLIENT from its client's NAME and ADDR,
 // which an XCLIENT command changes: once they name the real client, a further XCLIENT is
 // refused ("550 5.7.0 Error: insufficient authorization"). So they travel together in the
-// last command, and every command before it is still sent as the (authorized) proxy.
-const AUTHORIZING = new Set(['NAME', 'ADDR']);
+// last command, and every command before it is still sent as the (authorized) proxy. LOGIN
+// goes with them, so the login and the address it is trusted for are set in one step.
+const AUTHORIZING = new Set(['NAME', 'ADDR', 'LOGIN']);
 
 /**
  * The XCLIENT command lines that carry `attributes`: only names the upstream offered
