@@ -28,6 +28,22 @@ export const services = {
   get postfixIpv6Port(): number {
     return Number(required('SSP_POSTFIX_IPV6_PORT'));
   },
+  /** Postfix's before-queue filter layout: the smtpd clients connect to, with smtpd_proxy_filter. */
+  get postfixBeforeQueuePort(): number {
+    return Number(required('SSP_POSTFIX_BEFORE_QUEUE_PORT'));
+  },
+  /** Where that smtpd expects its filter: a proxy the before-queue tests start. */
+  get proxyFilterPort(): number {
+    return Number(required('SSP_PROXY_FILTER_PORT'));
+  },
+  /** The after-filter smtpd: the filter's upstream, XFORWARD for 127.0.0.0/8, no checks again. */
+  get postfixAfterFilterPort(): number {
+    return Number(required('SSP_POSTFIX_AFTER_FILTER_PORT'));
+  },
+  /** The test Postfix's log (maillog_file). */
+  get postfixLog(): string {
+    return required('SSP_POSTFIX_LOG');
+  },
   get sinkPort(): number {
     return Number(required('SSP_SINK_PORT'));
   },
@@ -58,6 +74,14 @@ export const services = {
   },
   get maildir(): string {
     return required('SSP_POSTFIX_MAILDIR');
+  },
+  /** unbound, the DKIM tests' DNS: answers for dkim.test what test/helpers/dkim.ts publishes. */
+  get unboundPort(): number {
+    return Number(required('SSP_UNBOUND_PORT'));
+  },
+  /** Its config, which unbound-control reads to find the control socket. */
+  get unboundConfig(): string {
+    return path.join(required('SSP_RUN_DIR'), 'unbound', 'unbound.conf');
   },
   get tls(): { key: string; cert: string } {
     return { key: required('SSP_TLS_KEY'), cert: required('SSP_TLS_CERT') };
