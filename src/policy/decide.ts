@@ -38,8 +38,9 @@ export const OBSERVE_HEADER = 'X-Scan-Proxy-Observe';
 /**
  * Turns the scan results of one message into a decision. Pure.
  *
- * Order: a virus, a banned part or a spam score at or over rejectScore rejects (5xx: a definite
- * finding stands even if another scanner failed); otherwise a scanner failure whose onError is
+ * Order: a virus, a banned part or a spam score at or over rejectScore (or an engine's own
+ * reject) rejects (5xx: a definite finding stands even if another scanner failed); then an
+ * engine's soft reject gives 451 4.7.1; otherwise a scanner failure whose onError is
  * tempfail gives 451 4.7.1 (the sender retries); otherwise the message passes with verdict
  * headers, the sender's own X-Spam-* and X-Virus-* removed. A finding of a scanner in observe
  * mode does not reject: the message goes on as a pass that says what would have happened
@@ -91,6 +92,16 @@ function finding(
     const { rejectScore } = setting(result);
     if (verdict.kind === 'scored' && verdict.score >= rejectScore) {
       return { reply: wording.spam(verdict.score, rejectScore), reason: `spam score ${verdict.score}` };
+    }
+    // The engine's own limit, not ours, is the one it went by.
+    if (verdict.kind === 'scored' && verdict.action === 'reject') {
+      return { reply: wording.spam(verdict.score, verdict.threshold), reason: `spam score ${verdict.score}, ${result.name} action reject` };
+    }
+  }
+  for (const result of results) {
+    const { verdict } = result;
+    if (verdict.kind === 'scored' && verdict.action === 'tempfail') {
+      return { reply: replies.spamDeferred, reason: `spam score ${verdict.score}, ${result.name} action soft reject` };
     }
   }
   return undefined;

@@ -52,7 +52,7 @@ function spamHeaders(result: ScanResult, tagScore: number): [string, string][] {
     const why = verdict.kind === 'error' ? verdict.error : verdict.kind === 'skipped' ? verdict.reason : verdict.kind;
     return [['X-Spam-Status', `Unknown, not scanned (${why})`]];
   }
-  const isSpam = verdict.score >= tagScore;
+  const isSpam = verdict.score >= tagScore || (verdict.action !== undefined && verdict.action !== 'none');
   const tests = verdict.rules.length > 0 ? verdict.rules.join(',') : 'none';
   const partial = result.scannedBytes === undefined ? '' : ` scanned=first ${result.scannedBytes} of ${result.messageBytes} bytes`;
   return [

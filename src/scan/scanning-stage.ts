@@ -83,5 +83,5 @@ function rejects(result: ScanResult, policy: ReadonlyMap<string, PolicySettings>
   const { mode, rejectScore } = policy.get(result.name)!;
   if (mode === 'observe') return false;
   if (verdict.kind === 'infected' || verdict.kind === 'banned') return true;
-  return verdict.kind === 'scored' && verdict.score >= rejectScore;
+  return verdict.kind === 'scored' && (verdict.score >= rejectScore || verdict.action === 'reject');
 }

@@ -24,6 +24,7 @@ export const replies = Object.freeze({
   messageTooBig: reply(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
   bareLineFeed: reply(550, '5.5.2', 'Message contains a bare CR or LF (RFC 5321 section 2.3.8)'),
   scanTempfail: reply(451, '4.7.1', 'Message could not be scanned, please try again later'),
+  spamDeferred: reply(451, '4.7.1', 'Message deferred as possible spam, please try again later'),
   senderOkLocally: reply(250, '2.1.0', 'Ok'),
   loginAccepted: reply(235, '2.7.0', 'Authentication successful'),
   loginFailed: reply(535, '5.7.8', 'Authentication credentials invalid'),

@@ -18,6 +18,9 @@ const infected = result('clamav', { kind: 'infected', signature: 'Eicar-Signatur
 const cleanAv = result('clamav', { kind: 'clean' });
 const avDown = result('clamav', scanError('unavailable', 'connect ECONNREFUSED'));
 const score = (value: number) => result('spamassassin', { kind: 'scored', score: value, threshold: 5, rules: ['GTUBE'] });
+/** Rspamd's answer: its score and reject limit, and the action it asked for. */
+const engine = (value: number, action: 'reject' | 'tempfail' | 'tag' | 'none') =>
+  result('spamassassin', { kind: 'scored', score: value, threshold: 15, rules: ['SYM'], action });
 const spamDown = result('spamassassin', scanError('timeout', 'no verdict within 30000 ms'));
 const banned = result('attachments', { kind: 'banned', reason: 'banned attachment type: x.exe', items: ['x.exe'] });
 
@@ -48,6 +51,18 @@ const cases: [string, readonly (readonly [string, PolicySettings])[], ScanResult
   ['observe: a fault still follows onError tempfail', [virus('observe'), spam('observe')], [avDown, score(1000)], '451 4.7.1 Message could not be scanned, please try again later'],
   ['observe: a fault with onError accept passes', [virus('observe', 'accept'), spam('observe')], [avDown, score(0)], 'X-Virus-Scanned: clamav not scanned (unavailable) at mx.test | X-Spam-Score: 0.0 | X-Spam-Status: No, score=0.0 required=5.0 tests=GTUBE'],
   ['per scanner: an enforcing scanner still rejects beside an observing one', [virus('enforce'), spam('observe')], [infected, score(1000)], '554 5.7.1 Message rejected: virus found: Eicar-Signature'],
+  ['engine action reject under our rejectScore: 550 with the engine\'s limit', [virus(), spam()], [cleanAv, engine(8, 'reject')], '550 5.7.1 Message rejected as spam (score 8.0, limit 15.0)'],
+  ['a score over our rejectScore rejects though the engine only tags', [virus(), spam()], [cleanAv, engine(12, 'tag')], '550 5.7.1 Message rejected as spam (score 12.0, limit 10.0)'],
+  ['engine soft reject: 451', [virus(), spam()], [cleanAv, engine(3, 'tempfail')], '451 4.7.1 Message deferred as possible spam, please try again later'],
+  ['engine soft reject: a virus takes precedence', [virus(), spam()], [infected, engine(3, 'tempfail')], '554 5.7.1 Message rejected: virus found: Eicar-Signature'],
+  ['engine add header under our tagScore: flagged', [virus(), spam()], [cleanAv, engine(2, 'tag')], 'X-Virus-Scanned: clamav clean at mx.test | X-Spam-Flag: YES | X-Spam-Score: 2.0 | X-Spam-Status: Yes, score=2.0 required=5.0 tests=SYM'],
+  ['engine no action: not flagged', [virus(), spam()], [cleanAv, engine(2, 'none')], 'X-Virus-Scanned: clamav clean at mx.test | X-Spam-Score: 2.0 | X-Spam-Status: No, score=2.0 required=5.0 tests=SYM'],
+  [
+    'observe: an engine soft reject passes flagged, saying it would have been deferred',
+    [virus('observe'), spam('observe')],
+    [cleanAv, engine(3, 'tempfail')],
+    `X-Virus-Scanned: clamav clean at mx.test | X-Spam-Flag: YES | X-Spam-Score: 3.0 | X-Spam-Status: Yes, score=3.0 required=5.0 tests=SYM | ${OBSERVE_HEADER}: would reject: 451 4.7.1 Message deferred as possible spam, please try again later`,
+  ],
   [
     'per scanner: an observing virus scanner lets the enforcing spam engine decide',
     [virus('observe'), spam('enforce')],
