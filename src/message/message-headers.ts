@@ -70,6 +70,7 @@ async function traceFacts({ session, user }: Hop): Promise<TraceFacts> {
     name,
     address: session.remoteAddress,
     ehlo: session.openingCommand === 'EHLO',
+    utf8: session.envelope.smtpUtf8 === true,
     tls: session.secure && tlsOptions ? { version: tlsOptions.version, cipher: tlsOptions.name } : undefined,
     authenticated: user !== undefined,
     id: session.id,

@@ -9,6 +9,8 @@ export interface TraceFacts {
   readonly name: string | undefined;
   readonly address: string;
   readonly ehlo: boolean;
+  /** The transaction used SMTPUTF8 (MAIL ... SMTPUTF8). */
+  readonly utf8: boolean;
   readonly tls: { readonly version: string; readonly cipher: string } | undefined;
   readonly authenticated: boolean;
   /** Our session id: the `cid` of every log line about this client. */
@@ -20,6 +22,8 @@ const DOMAIN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.
 const ADDRESS_LITERAL = /^\[(?:IPv6:)?[0-9A-Fa-f:.]+\]$/i;
 /** What a path may hold to be written after "for" without breaking the header's grammar (";" starts the date). */
 const PLAIN_PATH = /^[\x21-\x7e]+$/;
+/** With SMTPUTF8 the header may carry UTF-8, so an internationalized address may be named too. */
+const UTF8_PATH = /^[\x21-\x7e\u00a0-\u{10ffff}]+$/u;
 const PATH_BREAKERS = /[;()<>\\"]/;
 
 /**
@@ -33,18 +37,20 @@ const PATH_BREAKERS = /[;()<>\\"]/;
  * HELO is the client's word: written as it is only when it is a domain or address literal, else
  * the address literal stands in and the HELO goes into the comment as `helo=` with anything that
  * could end the comment or the field replaced by "?". "for <rcpt>" only with one recipient (as
- * Postfix), so a copy never shows its other recipients.
+ * Postfix), so a copy never shows its other recipients. The protocol is RFC 3848's (ESMTPS,
+ * ESMTPSA) or, for an SMTPUTF8 transaction, RFC 6531's (UTF8SMTPS, ...), as Postfix writes them.
  */
 export function receivedHeader(facts: TraceFacts, byHost: string, date: Date): [string, string] {
   const literal = addressLiteral(facts.address);
   const heloOk = facts.helo !== false && (DOMAIN.test(facts.helo) || ADDRESS_LITERAL.test(facts.helo));
   const heloComment = facts.helo !== false && !heloOk ? ` helo=${sanitized(facts.helo)}` : '';
   const from = `from ${heloOk ? (facts.helo as string) : literal} (${facts.name ?? 'unknown'} ${literal}${heloComment})`;
-  const protocol = facts.ehlo ? `ESMTP${facts.tls ? 'S' : ''}${facts.authenticated ? 'A' : ''}` : 'SMTP';
+  const protocol = facts.ehlo ? `${facts.utf8 ? 'UTF8SMTP' : 'ESMTP'}${facts.tls ? 'S' : ''}${facts.authenticated ? 'A' : ''}` : 'SMTP';
   const tls = facts.tls ? ` (${sanitized(facts.tls.version)} ${sanitized(facts.tls.cipher)})` : '';
   const by = `by ${byHost} (smtp-scan-proxy) with ${protocol}${tls}`;
   const recipient = facts.recipients.length === 1 ? facts.recipients[0]! : undefined;
-  const forPath = recipient !== undefined && PLAIN_PATH.test(recipient) && !PATH_BREAKERS.test(recipient) ? `\r\n\tfor <${recipient}>` : '';
+  const nameable = recipient !== undefined && (facts.utf8 ? UTF8_PATH : PLAIN_PATH).test(recipient) && !PATH_BREAKERS.test(recipient);
+  const forPath = nameable ? `\r\n\tfor <${recipient}>` : '';
   return ['Received', `${from}\r\n\t${by}\r\n\tid ${facts.id}${forPath}; ${rfc5322Date(date)}`];
 }
 

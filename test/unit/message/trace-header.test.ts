@@ -7,6 +7,7 @@ const facts: TraceFacts = {
   name: 'out.sender.example',
   address: '192.0.2.7',
   ehlo: true,
+  utf8: false,
   tls: undefined,
   authenticated: false,
   id: 'abc123def456',
@@ -39,6 +40,8 @@ describe('receivedHeader', () => {
     ['HELO', { ehlo: false }, / with SMTP id /],
     ['EHLO and TLS: ESMTPS with the version and cipher', { tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' } }, / with ESMTPS \(TLSv1\.3 TLS_AES_256_GCM_SHA384\) id /],
     ['EHLO, TLS and AUTH: ESMTPSA', { tls: { version: 'TLSv1.2', cipher: 'ECDHE-RSA-AES128-GCM-SHA256' }, authenticated: true }, / with ESMTPSA \(TLSv1\.2 ECDHE-RSA-AES128-GCM-SHA256\) id /],
+    ['SMTPUTF8: RFC 6531\'s UTF8SMTP', { utf8: true }, / with UTF8SMTP id /],
+    ['SMTPUTF8 and TLS: UTF8SMTPS', { utf8: true, tls: { version: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256' } }, / with UTF8SMTPS \(TLSv1\.3 TLS_AES_128_GCM_SHA256\) id /],
   ];
   for (const [name, overrides, expected] of protocols) test(name, () => assert.match(line(overrides), expected));
 
@@ -59,6 +62,11 @@ describe('receivedHeader', () => {
   test('one recipient is named; with several, none (a copy never shows the others)', () => {
     assert.match(line({}), / for <alice@example\.test>; /);
     assert.doesNotMatch(line({ recipients: ['alice@example.test', 'bob@example.test'] }), / for /);
+  });
+
+  test('an internationalized recipient is named in an SMTPUTF8 transaction only (elsewhere the header stays ASCII)', () => {
+    assert.match(line({ utf8: true, recipients: ['jösé@exämple.test'] }), / for <jösé@exämple\.test>; /);
+    assert.doesNotMatch(line({ recipients: ['jösé@exämple.test'] }), / for /);
   });
 
   test('a recipient that would break the grammar (";" starts the date) is left out', () => {
