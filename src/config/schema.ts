@@ -166,9 +166,9 @@ export const commonScannerKeys = {
   tagScore: z.number().optional(),
   /** Overrides policy.mode for this scanner's findings. */
   mode: z.enum(['enforce', 'observe']).optional(),
-  /** Several endpoints of one engine, each the type's own keys ({ host, port } or { socket }) over the entry's. */
   /** rejectScore and tagScore for mail from submission listeners; each defaults to the one above. */
   outbound: outboundThresholdsSchema.optional(),
+  /** Several endpoints of one engine, each the type's own keys ({ host, port } or { socket }) over the entry's. */
   servers: z.array(z.looseObject({})).min(1).optional(),
 };
 

@@ -41,11 +41,11 @@ export interface SessionDeps {
   readonly signer?: MessageSigner | undefined;
   readonly logger: Logger;
   /** What screening decided about this client at connect; asked again at MAIL and RCPT. */
-  /** A submission listener's senders per login and account limits (src/outbound/); absent on inbound ones. */
-  readonly outbound?: OutboundPolicy;
   readonly screen: ClientScreen;
   /** The listener's role and the authenticated user (src/session/session-context.ts). */
   readonly context: SessionContext;
+  /** A submission listener's senders per login and account limits (src/outbound/); absent on inbound ones. */
+  readonly outbound?: OutboundPolicy;
   /** A client named by a trusted peer's XFORWARD (listen.xforward) replaces the peer's logger and screen. */
   readonly forwarded?: ForwardedClient;
   /** A submission listener's logins (src/auth/listener-auth.ts). */
@@ -73,11 +73,11 @@ export class ProxySession {
       const named = await this.deps.forwarded?.take(session);
       if (named) this.deps = { ...this.deps, ...named };
       const { screen } = this.deps;
-      const notYours = await this.deps.outbound?.mail(this.deps.context.user ?? '', from.address, this.deps.logger);
-      if (notYours) return notYours;
       if (screen.refusesRecipients) return replies.senderOkLocally;
       const tooMuch = await screen.mail();
       if (tooMuch) return this.screened('MAIL', tooMuch);
+      const notYours = await this.deps.outbound?.mail(this.deps.context.user ?? '', from.address, this.deps.logger);
+      if (notYours) return notYours;
       const client = await this.deps.link.begin(session, this.abort.signal);
       const reply = await client.command(mailCommand(from, session.envelope, client.capabilities));
       this.deps.link.noteReply(reply);
@@ -87,11 +87,11 @@ export class ProxySession {
   }
 
   rcpt(to: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpReply> {
-      const overLimit = await this.deps.outbound?.rcpt(this.deps.context.user ?? '', to.address, this.deps.logger);
-      if (overLimit) return overLimit;
     return this.guard('RCPT', async () => {
       const refusal = await this.deps.screen.rcpt(session.envelope.mailFrom ? session.envelope.mailFrom.address : '');
       if (refusal) return this.screened('RCPT', refusal, to.address);
+      const overLimit = await this.deps.outbound?.rcpt(this.deps.context.user ?? '', to.address, this.deps.logger);
+      if (overLimit) return overLimit;
       const client = this.deps.link.current();
       const reply = await client.command(rcptCommand(to, client.capabilities));
       this.deps.link.noteReply(reply);
