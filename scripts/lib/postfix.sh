@@ -15,7 +15,8 @@ postfix_timeout() { printf '20\n'; }
 postfix_pid()     { pid_of "$PF_QUEUE/pid/master.pid" master; }
 postfix_ready() {
   local port
-  for port in "$SSP_POSTFIX_PORT" "$SSP_POSTFIX_OPEN_PORT" "$SSP_POSTFIX_SHORT_TIMEOUT_PORT" "$SSP_POSTFIX_IPV6_PORT"; do
+  for port in "$SSP_POSTFIX_PORT" "$SSP_POSTFIX_OPEN_PORT" "$SSP_POSTFIX_SHORT_TIMEOUT_PORT" "$SSP_POSTFIX_IPV6_PORT" \
+    "$SSP_POSTFIX_BEFORE_QUEUE_PORT" "$SSP_POSTFIX_AFTER_FILTER_PORT"; do
     smtp_banner_ok "$port" || return 1
   done
 }
@@ -25,7 +26,10 @@ postfix_configure() {
   local PF_VUID PF_VGID POSTFIX_LISTEN="127.0.0.1:$SSP_POSTFIX_PORT" user \
     POSTFIX_OPEN_LISTEN="127.0.0.1:$SSP_POSTFIX_OPEN_PORT" \
     POSTFIX_SHORT_TIMEOUT_LISTEN="127.0.0.1:$SSP_POSTFIX_SHORT_TIMEOUT_PORT" \
-    POSTFIX_IPV6_LISTEN="127.0.0.1:$SSP_POSTFIX_IPV6_PORT"
+    POSTFIX_IPV6_LISTEN="127.0.0.1:$SSP_POSTFIX_IPV6_PORT" \
+    POSTFIX_BEFORE_QUEUE_LISTEN="127.0.0.1:$SSP_POSTFIX_BEFORE_QUEUE_PORT" \
+    POSTFIX_PROXY_FILTER="127.0.0.1:$SSP_PROXY_FILTER_PORT" \
+    POSTFIX_AFTER_FILTER_LISTEN="127.0.0.1:$SSP_POSTFIX_AFTER_FILTER_PORT"
   PF_VUID=$(id -u postfix) PF_VGID=$(id -g postfix)
   mkdir -p "$PF_ETC" "$PF_QUEUE" "$SSP_POSTFIX_MAILDIR"
   # master.lock and the TLS caches live here, written by the postfix user.
@@ -36,7 +40,8 @@ postfix_configure() {
     PF_QUEUE PF_DATA PF_ETC PF_VUID PF_VGID SSP_RUN_DIR SSP_POSTFIX_LOG \
     SSP_POSTFIX_MAILDIR SSP_TLS_CERT SSP_TLS_KEY
   render "$SSP_SCRIPTS/templates/postfix-master.cf" "$PF_ETC/master.cf" POSTFIX_LISTEN \
-    POSTFIX_OPEN_LISTEN POSTFIX_SHORT_TIMEOUT_LISTEN POSTFIX_IPV6_LISTEN
+    POSTFIX_OPEN_LISTEN POSTFIX_SHORT_TIMEOUT_LISTEN POSTFIX_IPV6_LISTEN \
+    POSTFIX_BEFORE_QUEUE_LISTEN POSTFIX_PROXY_FILTER POSTFIX_AFTER_FILTER_LISTEN
   # texthash: needs no postmap. A trailing slash means Maildir.
   for user in "${PF_USERS[@]}"; do
     printf '%s@%s %s/%s/\n' "$user" "$PF_DOMAIN" "$PF_DOMAIN" "$user"
