@@ -44,22 +44,6 @@ export const services = {
   get postfixLog(): string {
     return required('SSP_POSTFIX_LOG');
   },
-  /** Postfix's before-queue filter layout: the smtpd clients connect to, with smtpd_proxy_filter. */
-  get postfixBeforeQueuePort(): number {
-    return Number(required('SSP_POSTFIX_BEFORE_QUEUE_PORT'));
-  },
-  /** Where that smtpd expects its filter: a proxy the before-queue tests start. */
-  get proxyFilterPort(): number {
-    return Number(required('SSP_PROXY_FILTER_PORT'));
-  },
-  /** The after-filter smtpd: the filter's upstream, XFORWARD for 127.0.0.0/8, no checks again. */
-  get postfixAfterFilterPort(): number {
-    return Number(required('SSP_POSTFIX_AFTER_FILTER_PORT'));
-  },
-  /** The test Postfix's log (maillog_file). */
-  get postfixLog(): string {
-    return required('SSP_POSTFIX_LOG');
-  },
   get sinkPort(): number {
     return Number(required('SSP_SINK_PORT'));
   },
