@@ -1,4 +1,5 @@
 import type { ScanResult } from '../scan/scan-result.js';
+import type { Verdict } from '../scan/verdict.js';
 import type { ScannerCategory } from '../scan/registry.js';
 import { oneLine } from '../smtp/reply.js';
 
@@ -52,7 +53,7 @@ function spamHeaders(result: ScanResult, tagScore: number): [string, string][] {
     const why = verdict.kind === 'error' ? verdict.error : verdict.kind === 'skipped' ? verdict.reason : verdict.kind;
     return [['X-Spam-Status', `Unknown, not scanned (${why})`]];
   }
-  const isSpam = verdict.score >= tagScore || (verdict.action !== undefined && verdict.action !== 'none');
+  const isSpam = flagsSpam(verdict, tagScore);
   const tests = verdict.rules.length > 0 ? verdict.rules.join(',') : 'none';
   const partial = result.scannedBytes === undefined ? '' : ` scanned=first ${result.scannedBytes} of ${result.messageBytes} bytes`;
   return [
@@ -60,6 +61,14 @@ function spamHeaders(result: ScanResult, tagScore: number): [string, string][] {
     ['X-Spam-Score', verdict.score.toFixed(1)],
     ['X-Spam-Status', `${isSpam ? 'Yes' : 'No'}, score=${verdict.score.toFixed(1)} required=${tagScore.toFixed(1)} tests=${tests}${partial}`],
   ];
+}
+
+/**
+ * X-Spam-Flag: YES (and Exchange's tagged SCL): a score at or over tagScore, or an engine that
+ * asked for more than nothing itself (Rspamd's add header and worse, passed in observe mode).
+ */
+export function flagsSpam(verdict: Extract<Verdict, { kind: 'scored' }>, tagScore: number): boolean {
+  return verdict.score >= tagScore || (verdict.action !== undefined && verdict.action !== 'none');
 }
 
 /** Folds a long value at commas and spaces, so no header line passes 78 characters if avoidable. */

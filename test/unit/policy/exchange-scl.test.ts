@@ -11,6 +11,8 @@ const scanners = new Map<string, HeaderSettings>([
 ]);
 const result = (name: string, verdict: ScanResult['verdict']): ScanResult => ({ name, type: name, verdict, ms: 1, messageBytes: 10 });
 const score = (value: number) => result('spamd', { kind: 'scored', score: value, threshold: 5, rules: [] });
+const action = (value: number, engine: 'tag' | 'reject' | 'none') =>
+  result('spamd', { kind: 'scored', score: value, threshold: 15, rules: [], action: engine });
 const cleanAv = result('clamav', { kind: 'clean' });
 const scl: SclSettings = { clean: 0, tagged: 6, scores: [{ score: 4, scl: 4 }, { score: 2, scl: 2 }] };
 
@@ -22,6 +24,9 @@ describe('sclFor', () => {
     ['the highest threshold reached wins, in whatever order they are listed', [score(4.5)], 4],
     ['at tagScore: tagged', [score(5)], 6],
     ['far over (observe mode passes what rejectScore would refuse): tagged', [score(1000)], 6],
+    ['under tagScore, but the engine asked for a header itself (Rspamd\'s add header): tagged', [action(2, 'tag')], 6],
+    ['the engine\'s reject passed in observe mode: tagged', [action(1, 'reject')], 6],
+    ['the engine said no action: by the score', [action(2, 'none')], 2],
     ['the antispam scanner failed: no SCL, Exchange judges', [cleanAv, result('spamd', scanError('timeout', 'slow'))], undefined],
     ['it skipped the message: no SCL', [result('spamd', { kind: 'skipped', reason: 'too large' })], undefined],
     ['no antispam scanner: no SCL', [cleanAv], undefined],
