@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { MessageSigner } from './dkim/signer.js';
+import { OutboundPolicy } from './outbound/outbound-policy.js';
 import { buildScreening } from './screen/build.js';
 import type { ClientScreen, Screening } from './screen/screening.js';
 import { messageHeaderSettings } from './message/message-headers.js';
@@ -71,6 +72,7 @@ interface Generation {
   readonly servers: UpstreamServers;
   readonly screening: { screening: Screening; close(): Promise<void> } | undefined;
   /** Senders per login and account limits, for the sessions of submission listeners. */
+  readonly outbound: OutboundPolicy;
   /** Per listener (by index): its own upstream settings and pool, or undefined for the shared ones. */
   readonly listeners: readonly ({ readonly link: UpstreamLinkSettings; readonly pool: UpstreamPool } | undefined)[];
 }
@@ -137,6 +139,7 @@ export class Runtime {
       logger: sessionLogger,
       screen,
       context: listener?.context ?? INBOUND,
+      ...(listener?.context.role === 'submission' ? { outbound: this.generation.outbound } : {}),
       ...(listener?.auth ? { auth: listener.auth } : {}),
       forwarded: new ForwardedClient(this.deps.logger, this.screening),
     });
@@ -158,6 +161,8 @@ export class Runtime {
     // Connections screened by the old limits keep asking them at MAIL and RCPT; a call after
     // the grace finds a closed store and fails open, as a failing store always does.
     if (oldScreening) setTimeout(() => void oldScreening.close(), old.config.limits.idleTimeout).unref();
+    const { outbound } = this.generation;
+    setTimeout(() => void old.outbound.close(outbound), old.config.limits.idleTimeout).unref();
   }
 
   /** Shutdown: ends the pool's idle sessions, the scanners and the rate limits. */
@@ -167,6 +172,7 @@ export class Runtime {
     await pool.close();
     await stage?.retire();
     await screening?.close();
+    await this.generation.outbound.close();
   }
 
   private build(config: Config, factories: ReadonlyMap<string, ScannerFactory>, previous: Generation | undefined): Generation {
@@ -200,6 +206,7 @@ export class Runtime {
       pool: sameUpstream ? previous.pool : new UpstreamPool(servers.connect, config.upstream.poolSize, config.upstream.poolIdle, servers.fits),
       servers,
       screening,
+      outbound: OutboundPolicy.create(config.outbound, logger, previous?.outbound),
       // A submission listener's sessions each belong to one user: a pool of none, never shared.
       listeners: config.listeners.map((listener) => {
         const upstream = ownUpstream(config, listener);
