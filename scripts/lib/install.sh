@@ -5,9 +5,9 @@
 # spamc and libnet-ssleay-perl (swaks -tls) would come as Recommends, but
 # installing Recommends also drags in sa-compile and a C compiler.
 # systemd: systemd-analyze verify checks packaging/smtp-scan-proxy.service (absent from container images).
-SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl rbldnsd redis-server haproxy rspamd systemd
+SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl rbldnsd redis-server dovecot-core haproxy rspamd systemd
   unbound libmail-dkim-perl python3-dkim python3-nacl python3-dnspython)
-SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service rbldnsd.socket rbldnsd.service redis-server.service haproxy.service rspamd.service unbound.service)
+SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service rbldnsd.socket rbldnsd.service redis-server.service dovecot.service haproxy.service rspamd.service unbound.service)
 
 pkg_installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
@@ -41,7 +41,7 @@ install_packages() {
   if [[ ${SSP_SKIP_INSTALL:-0} == 1 ]]; then say "install: skipped (SSP_SKIP_INSTALL=1)"; return 0; fi
   if ! command -v dpkg-query >/dev/null; then
     # Not Debian: nothing to install with, so just say what is missing.
-    for cmd in postfix smtp-sink clamd spamd swaks openssl rbldnsd redis-server rspamd unbound; do
+    for cmd in postfix smtp-sink clamd spamd swaks openssl rbldnsd redis-server dovecot rspamd unbound; do
       command -v "$cmd" >/dev/null || missing+=("$cmd")
     done
     ((${#missing[@]} == 0)) || die "install: no dpkg/apt here; install these yourself: ${missing[*]}"

@@ -40,6 +40,14 @@ export const services = {
   get postfixAfterFilterPort(): number {
     return Number(required('SSP_POSTFIX_AFTER_FILTER_PORT'));
   },
+  /**
+   * The test Postfix's submission smtpd: STARTTLS required, AUTH through the private Dovecot
+   * (users alice@ and bob@example.test, passwords alice-password and bob-password), XCLIENT
+   * for the proxy, and only logged-in users' mail accepted.
+   */
+  get postfixSubmissionPort(): number {
+    return Number(required('SSP_POSTFIX_SUBMISSION_PORT'));
+  },
   /** The test Postfix's log (maillog_file). */
   get postfixLog(): string {
     return required('SSP_POSTFIX_LOG');
