@@ -17,10 +17,9 @@ export interface MessageHeaderSettings {
 }
 
 export function messageHeaderSettings(config: Config): MessageHeaderSettings {
-  // One name for every listener: the first one's (listeners of one proxy name the same host).
-  const listener = Array.isArray(config.listen) ? config.listen[0]! : config.listen;
   return {
-    hostname: listener.hostname,
+    // One name for every listener: the first one's, as the verdict headers' "at" (ScanningStage).
+    hostname: config.listen.hostname,
     received: config.received,
     scl: config.exchange.scl,
     removeHeaders: config.exchange.removeHeaders,

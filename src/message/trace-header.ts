@@ -9,8 +9,8 @@ export interface TraceFacts {
   readonly name: string | undefined;
   readonly address: string;
   readonly ehlo: boolean;
-  /** The transaction used SMTPUTF8 (MAIL ... SMTPUTF8). */
-  readonly utf8: boolean;
+  /** The transaction used SMTPUTF8 (MAIL ... SMTPUTF8); absent: it did not. */
+  readonly utf8?: boolean;
   readonly tls: { readonly version: string; readonly cipher: string } | undefined;
   readonly authenticated: boolean;
   /** Our session id: the `cid` of every log line about this client. */
