@@ -17,13 +17,14 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { holdIdle, nodeClient, smtpSource } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, memory, resetPeak, sampler, setPidDir, stopAll } from './lib/procs.mjs';
+import { failoverScenario } from './lib/failover.mjs';
 import { floodScenario } from './lib/flood.mjs';
 import { renderReport } from './lib/report.mjs';
 import { BENCH_DIR, ROOT_DIR, RUN_DIR, startHaraka, startProxy, startSink, tail } from './lib/targets.mjs';
 
 const HELP = `Usage: node bench/run.mjs [options]
 
-Scenarios (default: all): --only pass,fake,real,idle,big,flood
+Scenarios (default: all): --only pass,fake,real,idle,big,flood,failover
   pass   pass-through, no scanners: direct sink / proxy / Haraka, both regimes
   fake   fake scanners (--fake-av-ms 5, --fake-spam-ms 50): proxy (parallel) / Haraka (sequential)
   real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka
@@ -31,6 +32,8 @@ Scenarios (default: all): --only pass,fake,real,idle,big,flood
   big    one --big-size 50000000 byte message: seconds and RSS growth, direct / proxy / Haraka
   flood  --flood-connections 1000 from --flood-addresses 20 listed clients (rbldnsd from
          scripts/services.sh) while one sender delivers --legit-messages 100: proxy with screening
+  failover  two upstreams, the preferred one killed at 1/3 of --failover-seconds 15 and started
+         again at 2/3, --failover-senders 10: messages lost, duplicated, longest wait
 
 Sizes (env BENCH_<NAME> works too, e.g. BENCH_MANY_MESSAGES=1000):
   --many-sessions 200 --many-messages 4000   "many senders": a new connection per message
@@ -59,7 +62,7 @@ const numberOpt = (name, dflt) => [name, { type: 'string', default: process.env[
 const { values: argv } = parseArgs({
   options: {
     help: { type: 'boolean', short: 'h' },
-    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,idle,big,flood' },
+    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,idle,big,flood,failover' },
     targets: { type: 'string', default: process.env.BENCH_TARGETS ?? 'direct,proxy,haraka' },
     ...Object.fromEntries([
       numberOpt('many-sessions', 200),
@@ -82,6 +85,8 @@ const { values: argv } = parseArgs({
       numberOpt('flood-addresses', 20),
       numberOpt('flood-concurrency', 50),
       numberOpt('legit-messages', 100),
+      numberOpt('failover-seconds', 15),
+      numberOpt('failover-senders', 10),
     ]),
     workers: { type: 'string', default: process.env.BENCH_WORKERS },
     'compare-workers': { type: 'string', default: process.env.BENCH_COMPARE_WORKERS ?? '1' },
@@ -143,6 +148,8 @@ const results = {
     compareWorkers: argv['compare-workers'].split(',').map((x) => x.trim()).filter(Boolean).map(Number),
     budget: num('budget'),
     cellTimeout: num('cell-timeout'),
+    failoverSeconds: num('failover-seconds'),
+    failoverSenders: num('failover-senders'),
     only: [...only],
   },
   notes: [],
@@ -510,6 +517,14 @@ async function main() {
       },
       log,
     });
+  }
+  if (only.has('failover')) {
+    log(`scenario: failover, ${num('failover-seconds')} s`);
+    results.scenarios.failover = await failoverScenario({
+      startProxy: (extra) => startProxy({ sinkPort: sink.port, variant: 'pass', env: scannerEnv, extra: { ...proxyExtra, ...extra }, name: 'proxy-failover' }),
+      settings: { seconds: num('failover-seconds'), senders: num('failover-senders'), size: num('size') },
+      log,
+    }).catch((error) => ({ error: String(error.message ?? error).split('\n')[0] }));
   }
   const pass = results.scenarios.pass;
   if (pass && targets.has('proxy')) {
