@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcryptjs';
 import { runCli } from '../helpers/cli.js';
 import { publishRecord, verifyWithDkimpy, verifyWithMailDkim } from '../helpers/dkim.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -98,6 +99,32 @@ describe('DKIM signatures checked after Postfix delivered the message, by Mail::
     assert.match(headerOf(delivered, 'Message-ID') ?? '', /^<[0-9a-f-]{36}@dkim\.test>$/);
     assert.match(headerOf(delivered, 'Date') ?? '', /^\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000$/);
     assert.deepEqual((await verifyWithDkimpy(delivered)).map((r) => r.result), ['pass', 'pass']);
+  });
+
+  test('mail of a client that logged in on a submission listener is signed, from any address', async () => {
+    const usersFile = path.join(keyDir, 'users');
+    await writeFile(usersFile, `alice@dkim.test:${bcrypt.hashSync('secret', 4)}\n`);
+    const submission = await startTestProxy({
+      upstream: { port: services.postfixPort },
+      tls: services.tls,
+      listen: { role: 'submission', auth: { type: 'file', file: usersFile } },
+      dkim: { keys: [{ domain: 'dkim.test', selector: rsa, file: path.join(keyDir, `dkim.test.${rsa}.key`) }], networks: [] },
+    });
+    try {
+      const { address, tag } = taggedAddress();
+      const smtp = await SmtpTestClient.afterEhlo(submission.port, 'client.dkim.test', OTHER_CLIENT);
+      await smtp.startTls();
+      assert.equal((await smtp.command('EHLO client.dkim.test')).code, 250);
+      assert.equal((await smtp.command(`AUTH PLAIN ${Buffer.from('\0alice@dkim.test\0secret').toString('base64')}`)).code, 235);
+      const result = await smtp.send('alice@dkim.test', [address], message(tag));
+      await smtp.quit();
+      assert.equal(result.final?.code, 250, result.final?.last);
+      const [delivered] = await waitForDelivery('alice', tag);
+      assert.ok(delivered, 'delivered');
+      assert.deepEqual(await verifyWithMailDkim(delivered), [{ selector: rsa, algorithm: 'rsa-sha256', result: 'pass' }]);
+    } finally {
+      await submission.stop(1000);
+    }
   });
 
   test('mail from a client outside the networks, not authenticated, is not signed', async () => {
