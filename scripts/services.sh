@@ -25,8 +25,6 @@ source "$LIB/rbldnsd.sh"
 source "$LIB/redis.sh"
 # shellcheck source=lib/dovecot.sh
 source "$LIB/dovecot.sh"
-# shellcheck source=lib/dovecot.sh
-source "$LIB/dovecot.sh"
 # shellcheck source=lib/rspamd.sh
 source "$LIB/rspamd.sh"
 # shellcheck source=lib/unbound.sh
@@ -34,7 +32,7 @@ source "$LIB/unbound.sh"
 
 usage() {
   cat >&2 <<'EOF'
-usage: scripts/services.sh COMMAND [postfix|sink|clamd|spamd|haproxy|rbldnsd|redis|dovecot|dovecot|rspamd|unbound|all]...   (default: all)
+usage: scripts/services.sh COMMAND [postfix|sink|clamd|spamd|haproxy|rbldnsd|redis|dovecot|rspamd|unbound|all]...   (default: all)
   install        apt-get install the missing packages (root)
   start          start what is not running, wait until each answers
   stop           stop by pidfile
@@ -66,7 +64,7 @@ cmd_start() {
   local s pid port order=() failed=()
   local -A waiter=()
   trap undo_launch EXIT
-  for s in spamd rspamd clamd sink postfix haproxy rbldnsd redis dovecot dovecot unbound; do
+  for s in spamd rspamd clamd sink postfix haproxy rbldnsd redis dovecot unbound; do
     [[ " ${SERVICES[*]} " == *" $s "* ]] && order+=("$s")
   done
   for s in "${order[@]}"; do
@@ -159,7 +157,7 @@ cmd_status() {
 
 cmd_env() {
   local v
-  for v in SSP_RUN_DIR SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_POSTFIX_BEFORE_QUEUE_PORT SSP_PROXY_FILTER_PORT SSP_POSTFIX_AFTER_FILTER_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_RBLDNSD_PORT SSP_REDIS_PORT SSP_DOVECOT_PORT SSP_POSTFIX_SUBMISSION_PORT SSP_DOVECOT_PORT SSP_POSTFIX_SUBMISSION_PORT SSP_UNBOUND_PORT SSP_RSPAMD_PORT SSP_RSPAMD_CONTROLLER_PORT SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT \
+  for v in SSP_RUN_DIR SSP_POSTFIX_PORT SSP_POSTFIX_OPEN_PORT SSP_POSTFIX_SHORT_TIMEOUT_PORT SSP_POSTFIX_IPV6_PORT SSP_POSTFIX_BEFORE_QUEUE_PORT SSP_PROXY_FILTER_PORT SSP_POSTFIX_AFTER_FILTER_PORT SSP_SINK_PORT SSP_CLAMD_PORT SSP_SPAMD_PORT SSP_RBLDNSD_PORT SSP_REDIS_PORT SSP_DOVECOT_PORT SSP_POSTFIX_SUBMISSION_PORT SSP_UNBOUND_PORT SSP_RSPAMD_PORT SSP_RSPAMD_CONTROLLER_PORT SSP_HAPROXY_PORT SSP_HAPROXY_BACKEND1_PORT SSP_HAPROXY_BACKEND2_PORT \
     SSP_CLAMD_SOCKET SSP_HAPROXY_SOCKET SSP_POSTFIX_MAILDIR SSP_POSTFIX_LOG SSP_TLS_CERT SSP_TLS_KEY; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
@@ -173,7 +171,7 @@ for arg in "$@"; do
   case $arg in
     --auto) AUTO=1 ;;
     all) SERVICES+=("${ALL_SERVICES[@]}") ;;
-    postfix | sink | clamd | spamd | haproxy | rbldnsd | redis | dovecot | dovecot | rspamd | unbound) SERVICES+=("$arg") ;;
+    postfix | sink | clamd | spamd | haproxy | rbldnsd | redis | dovecot | rspamd | unbound) SERVICES+=("$arg") ;;
     *) warn "unknown service '$arg'"; usage ;;
   esac
 done
