@@ -122,3 +122,21 @@ describe('Postfix before-queue filter with a scanner down', () => {
     }
   });
 });
+
+describe('Postfix before-queue filter with the proxy left at upstream.xclient: true', () => {
+  test('the second smtpd offers no XCLIENT: fail closed, the client hears 451 through Postfix, nothing delivered', async () => {
+    const proxy = await startTestProxy({
+      listen: { port: services.proxyFilterPort, xforward: { trusted: ['127.0.0.1'] } },
+      upstream: { port: services.postfixAfterFilterPort },
+    });
+    try {
+      const { address, tag } = taggedAddress();
+      const result = await sendThroughPostfix('127.0.0.2', 'client-2.example.net', fixture('clean.eml'), address);
+      const refusal = [result.mail, ...result.rcpts, result.data, result.final].find((reply) => reply && reply.code !== 250 && reply.code !== 354);
+      assert.match(refusal?.last ?? '(none)', /^451 4\.3\.5 Mail service configuration error, please try again later$/);
+      assert.ok(await nothingDelivered('alice', tag));
+    } finally {
+      await proxy.stop(1000);
+    }
+  });
+});
