@@ -211,6 +211,19 @@ describe('XCLIENT', () => {
     assert.deepEqual(client.calls, []);
   });
 
+  test('carriesClient (our Received header is then left out): only while a session that took XCLIENT is under way', async () => {
+    const client = new FakeClient(WITH_XCLIENT);
+    const link = new UpstreamLink(settings(), quiet, unpooled(fakeConnect(client).connect));
+    assert.equal(link.carriesClient, false);
+    await link.begin(identity(), signal);
+    assert.equal(link.carriesClient, true);
+    link.drop();
+    assert.equal(link.carriesClient, false);
+    const without = new UpstreamLink(settings(false), quiet, unpooled(fakeConnect(new FakeClient(WITH_XCLIENT)).connect));
+    await without.begin(identity(), signal);
+    assert.equal(without.carriesClient, false, 'xclient: false and no XFORWARD offered');
+  });
+
   test('a refused XCLIENT fails closed: UpstreamRefusedError (451 4.3.2), the session is destroyed', async () => {
     const refusal = { code: 550, enhanced: '5.7.0', text: 'Error: insufficient authorization' };
     const refused = new FakeClient(WITH_XCLIENT, { xclient: refusal });
