@@ -39,6 +39,7 @@ export interface ScannerFactory<Options extends Record<string, unknown> = Record
    */
   readonly category?: ScannerCategory;
   readonly options: z.ZodObject<z.ZodRawShape>;
-  readonly defaults?: Partial<CommonScannerSettings>;
+  /** Defaults of the common keys for this type; scoring engines may set their own thresholds. */
+  readonly defaults?: Partial<CommonScannerSettings & { rejectScore: number; tagScore: number }>;
   create(options: Options, context: ScannerContext): Scanner;
 }

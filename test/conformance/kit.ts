@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { ScannerConfig } from '../../src/config/load.js';
 import type { ScanResult } from '../../src/scan/scan-result.js';
+import type { ScanSession } from '../../src/scan/scan-session.js';
 import type { ScannerFactory } from '../../src/scan/registry.js';
 import type { Scanner } from '../../src/scan/scanner.js';
 import { ScannerUnit } from '../../src/scan/scanner-unit.js';
@@ -62,6 +63,15 @@ export const RELEASE_MS = 1000;
 const SCAN_MS = 20_000;
 
 const logger = pino({ enabled: false });
+
+/**
+ * The session each scan is given (the contract's third argument), frozen: the session is read-only
+ * for scanners, and an adapter that writes to it fails here (modules run in strict mode).
+ */
+function session(): ScanSession {
+  const given = scanSession();
+  return Object.freeze({ ...given, rcptTo: Object.freeze([...given.rcptTo]) });
+}
 
 /** A ScannerConfig built by hand, as src/config would build it, with the kit's defaults. */
 export function unitConfig(factory: ScannerFactory, options: RawOptions, overrides: Partial<ScannerConfig> = {}): ScannerConfig {
@@ -143,7 +153,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
   const unit = (raw: RawOptions, overrides: Partial<ScannerConfig>, wrap: (s: Scanner) => Scanner = (s) => s) =>
     new ScannerUnit(wrap(create(raw)), unitConfig(factory as unknown as ScannerFactory, raw, overrides));
   const scanOnce = (scanner: Scanner, message: SpooledMessage, what: string) =>
-    within(outcome(scanner.scan(message, AbortSignal.timeout(SCAN_MS), scanSession())), SCAN_MS + 5000, what);
+    within(outcome(scanner.scan(message, AbortSignal.timeout(SCAN_MS), session())), SCAN_MS + 5000, what);
 
   function assertClean(verdict: Verdict | ScanResult['verdict'] | undefined, what: string): void {
     if (spamEngine && verdict?.kind === 'scored') {
@@ -209,7 +219,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
         test(`unavailable engine (${label}): resolves with error 'unavailable'`, { timeout: 30_000 }, async () => {
           const raw = harness.unavailable!(await freeEndpoint())[label]!;
           const started = performance.now();
-          const { verdict, error } = await within(outcome(create(raw).scan(memoryMessage(harness.samples.clean()), AbortSignal.timeout(10_000), scanSession())), 15_000, 'scan of an unavailable engine');
+          const { verdict, error } = await within(outcome(create(raw).scan(memoryMessage(harness.samples.clean()), AbortSignal.timeout(10_000), session())), 15_000, 'scan of an unavailable engine');
           assert.equal(error, undefined, `scan() must resolve, not throw: ${String(error)}`);
           assertError(verdict, 'unavailable', 'unavailable engine');
           assert.ok(performance.now() - started < 5000, 'a refused connection is known at once');
@@ -225,7 +235,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
         try {
           const scanning = unit(harness.hung!(engine), { timeout: 500 });
           const started = performance.now();
-          const result = await within(scanning.scan(memoryMessage(harness.samples.clean()), new AbortController().signal, scanSession()), 5000, 'unit scan');
+          const result = await within(scanning.scan(memoryMessage(harness.samples.clean()), new AbortController().signal, session()), 5000, 'unit scan');
           const settledAt = performance.now();
           assertError(result.verdict, 'timeout', 'hung engine');
           const elapsed = settledAt - started;
@@ -248,7 +258,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
             abortedAt = performance.now();
             controller.abort(new Error('conformance kit abort'));
           }, 100);
-          await within(outcome(scanner.scan(memoryMessage(harness.samples.clean()), controller.signal, scanSession())), 5000, 'aborted scan');
+          await within(outcome(scanner.scan(memoryMessage(harness.samples.clean()), controller.signal, session())), 5000, 'aborted scan');
           const late = performance.now() - abortedAt;
           assert.ok(abortedAt > 0, 'settled before the abort: the hung engine answered nothing');
           assert.ok(late <= MARGIN_MS, `settled ${Math.round(late)} ms after the abort`);
@@ -264,7 +274,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
         const message = stalledMessage(harness.samples.clean(), 16);
         const scanning = unit(harness.working(), { timeout: 500 });
         const started = performance.now();
-        const result = await within(scanning.scan(message, new AbortController().signal, scanSession()), 5000, 'unit scan');
+        const result = await within(scanning.scan(message, new AbortController().signal, session()), 5000, 'unit scan');
         const elapsed = performance.now() - started;
         assertError(result.verdict, 'timeout', 'stalled message');
         assert.ok(elapsed >= 480 && elapsed <= 500 + MARGIN_MS, `timeout verdict after ${Math.round(elapsed)} ms, expected ~500`);
@@ -281,7 +291,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
         abortedAt = performance.now();
         controller.abort(new Error('conformance kit abort'));
       }, 100);
-      await within(outcome(create(harness.working()).scan(message, controller.signal, scanSession())), 5000, 'aborted scan');
+      await within(outcome(create(harness.working()).scan(message, controller.signal, session())), 5000, 'aborted scan');
       const late = performance.now() - abortedAt;
       assert.ok(abortedAt > 0, 'settled before the abort, with only 16 bytes of the message read');
       assert.ok(late <= MARGIN_MS, `settled ${Math.round(late)} ms after the abort`);
@@ -305,7 +315,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
           seen = watched.seen;
           return watched.scanner;
         });
-        const result = await within(scanning.scan(message, new AbortController().signal, scanSession()), 5000, 'unit scan');
+        const result = await within(scanning.scan(message, new AbortController().signal, session()), 5000, 'unit scan');
         assert.equal(result.verdict.kind, 'skipped', JSON.stringify(result.verdict));
         assert.equal(seen.length, 0);
       });
@@ -318,7 +328,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
           seen = watched.seen;
           return watched.scanner;
         });
-        const result = await within(scanning.scan(message, new AbortController().signal, scanSession()), 5000, 'unit scan');
+        const result = await within(scanning.scan(message, new AbortController().signal, session()), 5000, 'unit scan');
         assertError(result.verdict, 'too-large', 'oversize with tempfail');
         assert.equal(seen.length, 0);
       });
@@ -336,7 +346,7 @@ export function describeAdapterConformance<Options extends RawOptions>(harness: 
           seen = watched.seen;
           return watched.scanner;
         });
-        const result = await within(scanning.scan(memoryMessage(bytes), new AbortController().signal, scanSession()), SCAN_MS + 5000, 'unit scan');
+        const result = await within(scanning.scan(memoryMessage(bytes), new AbortController().signal, session()), SCAN_MS + 5000, 'unit scan');
         assert.equal(seen.length, 1, 'the adapter is called once');
         const view = seen[0]!;
         const viewed = await readAll(view);
