@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { holdIdle, nodeClient, smtpSource } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, memory, resetPeak, sampler, setPidDir, stopAll } from './lib/procs.mjs';
-import { failoverScenario } from './lib/failover.mjs';
+import { failoverScenario, scannerFailoverScenario } from './lib/failover.mjs';
 import { floodScenario } from './lib/flood.mjs';
 import { renderReport } from './lib/report.mjs';
 import { BENCH_DIR, ROOT_DIR, RUN_DIR, startHaraka, startProxy, startSink, tail } from './lib/targets.mjs';
@@ -33,7 +33,8 @@ Scenarios (default: all): --only pass,fake,real,idle,big,flood,failover
   flood  --flood-connections 1000 from --flood-addresses 20 listed clients (rbldnsd from
          scripts/services.sh) while one sender delivers --legit-messages 100: proxy with screening
   failover  two upstreams, the preferred one killed at 1/3 of --failover-seconds 15 and started
-         again at 2/3, --failover-senders 10: messages lost, duplicated, longest wait
+         again at 2/3, --failover-senders 10: messages lost, duplicated, longest wait; then two
+         clamd (one started by the bench), one SIGSTOPped for the middle third: 4xx, longest wait
 
 Sizes (env BENCH_<NAME> works too, e.g. BENCH_MANY_MESSAGES=1000):
   --many-sessions 200 --many-messages 4000   "many senders": a new connection per message
@@ -525,6 +526,20 @@ async function main() {
       settings: { seconds: num('failover-seconds'), senders: num('failover-senders'), size: num('size') },
       log,
     }).catch((error) => ({ error: String(error.message ?? error).split('\n')[0] }));
+    if ((await scannersUp()).clamd && process.env.SSP_CLAMD_SOCKET) {
+      results.scenarios.failoverScanners = await scannerFailoverScenario({
+        startProxy: (extra) => startProxy({ sinkPort: sink.port, variant: 'pass', env: scannerEnv, extra: { ...proxyExtra, ...extra }, name: 'proxy-failover-clamd' }),
+        settings: {
+          seconds: num('failover-seconds'),
+          senders: num('failover-senders'),
+          size: num('size'),
+          clamdPort: scannerEnv.clamdPort,
+          clamdSocket: process.env.SSP_CLAMD_SOCKET,
+          timeout: 2000,
+        },
+        log,
+      }).catch((error) => ({ error: String(error.message ?? error).split('\n')[0] }));
+    } else results.scenarios.failoverScanners = { error: 'clamd not answering: run the bench through scripts/with-services.sh' };
   }
   const pass = results.scenarios.pass;
   if (pass && targets.has('proxy')) {

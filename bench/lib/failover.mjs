@@ -2,7 +2,7 @@
 // through a steady load and started again at two thirds. Every message is counted in the two
 // sinks' capture directories: lost (told 250, found nowhere), duplicated (found twice), and
 // what the clients saw (4xx, the longest wait).
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -161,6 +161,105 @@ export async function failoverScenario({ startProxy, log, settings }) {
   };
 }
 
+/**
+ * Two clamd behind one scanner entry: the shared one (scripts/services.sh) and a second one the
+ * bench starts on the same signature database, SIGSTOPped for the middle third of the run.
+ * Scans on the stopped one wait for the scanner's timeout and are retried on the other.
+ */
+export async function scannerFailoverScenario({ startProxy, log, settings }) {
+  const { seconds, senders, size, clamdPort, clamdSocket, timeout } = settings;
+  const dir = path.join(RUN_DIR, 'failover-clamd');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const conf = path.join(dir, 'clamd.conf');
+  writeFileSync(conf, [
+    'Foreground yes',
+    `LogFile ${path.join(dir, 'clamd.log')}`,
+    `DatabaseDirectory ${path.join(path.dirname(clamdSocket), 'db')}`,
+    `TCPSocket ${port}`,
+    'TCPAddr 127.0.0.1',
+    'ScanMail yes',
+    'SelfCheck 0',
+    '',
+  ].join('\n'));
+  const clamd = start('failover-clamd', findBinary('clamd') ?? 'clamd', [`--config-file=${conf}`], { logFile: path.join(RUN_DIR, 'logs', 'failover-clamd.log') });
+  let proxy;
+  const sent = [];
+  const events = {};
+  try {
+    await waitPong(port);
+    proxy = await startProxy({
+      scanners: [{
+        type: 'clamav',
+        timeout: `${timeout}ms`,
+        servers: [{ host: '127.0.0.1', port: clamdPort }, { host: '127.0.0.1', port }],
+      }],
+    });
+    const body = `${'x'.repeat(76)}\r\n`.repeat(Math.max(1, Math.floor(size / 78)));
+    const t0 = performance.now();
+    const at = (fraction) => t0 + seconds * 1000 * fraction;
+    let serial = 0;
+    await Promise.all([
+      (async () => {
+        await sleep(at(1 / 3) - performance.now());
+        process.kill(clamd.pid, 'SIGSTOP');
+        events.stoppedAt = performance.now() - t0;
+        log('failover: second clamd stopped (SIGSTOP)');
+        await sleep(at(2 / 3) - performance.now());
+        process.kill(clamd.pid, 'SIGCONT');
+        events.resumedAt = performance.now() - t0;
+        log('failover: second clamd resumed');
+      })(),
+      ...Array.from({ length: senders }, async () => {
+        while (performance.now() < at(1)) {
+          const startedAt = performance.now() - t0;
+          sent.push({ ...(await sendOne(proxy.port, `tok${(serial++).toString(16).padStart(12, '0')}`, body)), startedAt });
+        }
+      }),
+    ]);
+  } finally {
+    try {
+      process.kill(clamd.pid, 'SIGCONT');
+    } catch {}
+    await proxy?.stop();
+    await stop(clamd);
+  }
+  const waits = sent.map((m) => m.ms).sort((a, b) => a - b);
+  const during = sent.filter((m) => m.startedAt >= events.stoppedAt && m.startedAt < events.resumedAt).map((m) => m.ms).sort((a, b) => a - b);
+  return {
+    settings: { seconds, senders, size, timeout },
+    stoppedAt: events.stoppedAt,
+    resumedAt: events.resumedAt,
+    sent: sent.length,
+    accepted: sent.filter((m) => m.code === 250).length,
+    tempfailed: sent.filter((m) => m.code >= 400 && m.code < 500).length,
+    other: sent.filter((m) => m.code !== 250 && !(m.code >= 400 && m.code < 500)).length,
+    p50: waits[Math.floor(waits.length * 0.5)] ?? null,
+    p99: waits[Math.floor(waits.length * 0.99)] ?? null,
+    longest: waits.at(-1) ?? null,
+    p50Stopped: during[Math.floor(during.length * 0.5)] ?? null,
+  };
+}
+
+/** Until clamd answers zPING with PONG (it loads its database first). */
+async function waitPong(port, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pong = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let reply = '';
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.once('connect', () => socket.write('zPING\0'));
+      socket.on('data', (chunk) => (reply += chunk));
+      socket.on('error', () => undefined).on('close', () => resolve(reply.startsWith('PONG')));
+    });
+    if (pong) return;
+    await sleep(100);
+  }
+  throw new Error(`the second clamd on ${port} did not answer PING`);
+}
+
 const n0 = (x) => (x == null ? '–' : Math.round(x).toLocaleString('en-US'));
 
 /** The target row of the report's summary: nothing lost, nothing twice. */
@@ -172,8 +271,17 @@ export function failoverCheck(failover) {
   ];
 }
 
+/** The target row for the scanner endpoints: no 4xx while one clamd answers. */
+export function scannerFailoverCheck(run) {
+  return [
+    'failover: one of two clamd stopped mid-run: no 4xx while the other answers (issue 12)',
+    run && !run.error ? `${n0(run.tempfailed)} 4xx of ${n0(run.sent)}, longest wait ${n0(run.longest)} ms (scanner timeout ${n0(run.settings.timeout)} ms)` : run?.error ?? 'no data',
+    run && !run.error ? run.tempfailed === 0 && run.other === 0 : null,
+  ];
+}
+
 /** The report's section for the failover scenario. */
-export function failoverSection(failover) {
+export function failoverSection(failover, scanners) {
   const L = ['## Failover: the preferred upstream killed and started again (issue 12)', ''];
   if (failover.error) return [...L, `Did not run to the end: ${failover.error}`, ''];
   const s = failover.settings;
@@ -190,6 +298,21 @@ export function failoverSection(failover) {
     '',
     'A 4xx is a session cut by the kill in the middle of its transaction; the sender retries it later. ' +
       '"Back to the preferred": the 250s of messages started two probe intervals after the restart, and how many of them the preferred sink has.',
+    '',
+  );
+  if (!scanners) return L;
+  if (scanners.error) return [...L, `Two clamd: did not run to the end: ${scanners.error}`, ''];
+  const c = scanners.settings;
+  L.push(
+    `Two clamd behind one \`clamav\` entry (\`servers\`, \`timeout: ${c.timeout}ms\`): the test clamd of scripts/services.sh and a second one the bench starts on the same signature database, ` +
+      `SIGSTOPped at ${n0(scanners.stoppedAt / 1000)} s and resumed (SIGCONT) at ${n0(scanners.resumedAt / 1000)} s; ${c.senders} senders, a connection per message of ${n0(c.size / 1024)} KB, for ${c.seconds} s, upstream smtp-sink.`,
+    '',
+    '| sent | 250 | 4xx | other | p50 ms | p99 ms | longest wait ms | p50 ms while stopped |',
+    '|--:|--:|--:|--:|--:|--:|--:|--:|',
+    `| ${n0(scanners.sent)} | ${n0(scanners.accepted)} | ${n0(scanners.tempfailed)} | ${n0(scanners.other)} | ${n0(scanners.p50)} | ${n0(scanners.p99)} | ${n0(scanners.longest)} | ${n0(scanners.p50Stopped)} |`,
+    '',
+    'A scan sent to the stopped clamd waits for the timeout, is retried on the other and the endpoint is skipped until it answers a ping (every 5 s): ' +
+      'the longest wait is about one timeout, and only for the scans that were on it when it stopped.',
     '',
   );
   return L;

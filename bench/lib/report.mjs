@@ -1,5 +1,5 @@
 // Renders bench results (bench/.run/results.json) as docs/benchmarks.md.
-import { failoverCheck, failoverSection } from './failover.mjs';
+import { failoverCheck, failoverSection, scannerFailoverCheck } from './failover.mjs';
 import { HARAKA_PLUGINS } from './targets.mjs';
 
 const MB = 2 ** 20;
@@ -163,8 +163,7 @@ export function targets(res) {
     flood?.floodUpstreamSessions != null ? `${f0(flood.floodUpstreamSessions)} upstream sessions, ${scans ?? 'no count of'} scans` : flood?.error ?? 'no data',
     verdict(flood?.floodUpstreamSessions != null && scans != null ? flood.floodUpstreamSessions === 0 && scans === 0 : null),
   ]);
-  const [what, measured, ok] = failoverCheck(res.scenarios.failover);
-  out.push([what, measured, verdict(ok)]);
+  for (const [what, measured, ok] of [failoverCheck(res.scenarios.failover), scannerFailoverCheck(res.scenarios.failoverScanners)]) out.push([what, measured, verdict(ok)]);
   return out;
 }
 
@@ -312,7 +311,7 @@ export function renderReport(res) {
     L.push('');
   }
   if (res.scenarios.flood) L.push(...floodSection(res.scenarios.flood, s));
-  if (res.scenarios.failover) L.push(...failoverSection(res.scenarios.failover));
+  if (res.scenarios.failover) L.push(...failoverSection(res.scenarios.failover, res.scenarios.failoverScanners));
   if (res.notes.length) L.push('## Notes from this run', '', ...res.notes.map((n) => `- ${n}`), '');
   L.push(
     '## Running it',
