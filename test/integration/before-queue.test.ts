@@ -140,3 +140,39 @@ describe('Postfix before-queue filter with the proxy left at upstream.xclient: t
     }
   });
 });
+
+describe('Postfix before-queue filter with screening', () => {
+  // 127.0.0.1 is Postfix, the trusted peer: denied too, to show it is not screened itself.
+  const screening = (action: string) => ({ action, access: { deny: ['127.0.0.1', '127.0.0.3'] } });
+
+  for (const action of ['enforce', 'drop']) {
+    test(`action ${action}: the client XFORWARD names is screened, not the peer; a denied one is refused through Postfix`, async () => {
+      const captured = capturedLogger();
+      const proxy = await startTestProxy(
+        {
+          listen: { port: services.proxyFilterPort, xforward: { trusted: ['127.0.0.1'] } },
+          upstream: { port: services.postfixAfterFilterPort, xclient: false },
+          screening: screening(action),
+        },
+        { logger: captured.logger },
+      );
+      try {
+        const passed = taggedAddress();
+        const ok = await sendThroughPostfix('127.0.0.2', 'client-2.example.net', fixture('clean.eml'), passed.address);
+        assert.equal(ok.final?.code, 250, ok.final?.last);
+        assert.ok((await waitForDelivery('alice', passed.tag))[0], 'the client not denied is delivered');
+
+        const denied = taggedAddress();
+        const result = await sendThroughPostfix('127.0.0.3', 'client-3.example.net', fixture('clean.eml'), denied.address);
+        const refusal = [result.mail, ...result.rcpts, result.data, result.final].find((reply) => reply && reply.code >= 400);
+        assert.match(refusal?.last ?? '(none)', /^5\d\d 5\.7\.1 Service unavailable; client \[127\.0\.0\.3\] blocked using access list$/);
+        assert.ok(await nothingDelivered('alice', denied.tag));
+        const logged = captured.lines.find((line) => line.msg === 'refused by screening');
+        assert.equal(logged?.client, '127.0.0.3');
+        assert.equal(logged?.peer, '127.0.0.1');
+      } finally {
+        await proxy.stop(1000);
+      }
+    });
+  }
+});
