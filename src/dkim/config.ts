@@ -1,6 +1,12 @@
 import { domainToASCII } from 'node:url';
 import { z } from 'zod';
-import { cidr } from '../screen/access-list.js';
+import { parseCidr } from '../screen/ip-address.js';
+
+/** Kept as written, so check-config --print gives back what loads again; parsed by the signer. */
+const cidr = z.string().superRefine((text, ctx) => {
+  const parsed = parseCidr(text);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `${parsed} (use an address or a CIDR range: 192.0.2.0/24, 2001:db8::/32)` });
+});
 
 /** RFC 5322 field names: printable ASCII but the colon. */
 const fieldName = z.string().regex(/^[!-9;-~]+$/, 'a header field name');

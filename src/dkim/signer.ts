@@ -3,7 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
 import { MAX_HEADER_SIZE } from '../message/outgoing.js';
-import { unmapIPv4 } from '../screen/ip-address.js';
+import { parseCidr, unmapIPv4, type Cidr } from '../screen/ip-address.js';
 import type { DkimSettings } from './config.js';
 import { fromDomain } from './from-domain.js';
 import { loadSigningKeys } from './keys.js';
@@ -40,7 +40,10 @@ export class MessageSigner {
     private readonly keys: ReadonlyMap<string, readonly SigningKey[]>,
     private readonly settings: Pick<DkimSettings, 'networks' | 'headers' | 'oversign'>,
   ) {
-    for (const { address, prefix, family } of settings.networks) this.networks.addSubnet(address, prefix, family);
+    for (const network of settings.networks) {
+      const { address, prefix, family } = parseCidr(network) as Cidr;
+      this.networks.addSubnet(address, prefix, family);
+    }
   }
 
   /** Reads the key files: throws a ConfigError naming the entry that cannot be used. */

@@ -4,7 +4,7 @@ import { blockedClientReply } from './blocked-reply.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { parseCidr, unmapIPv4, type Cidr } from './ip-address.js';
 
-export const cidr = z.string().transform((text, ctx) => {
+const cidr = z.string().transform((text, ctx) => {
   const parsed = parseCidr(text);
   if (typeof parsed === 'string') {
     ctx.addIssue({ code: 'custom', message: `${parsed} (use an address or a CIDR range: 192.0.2.0/24, 2001:db8::/32)` });

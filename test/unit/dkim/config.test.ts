@@ -28,7 +28,7 @@ describe('dkim config', () => {
   });
 
   test('networks are CIDRs', () => {
-    assert.deepEqual(parse({ keys: [key], networks: ['10.0.0.0/8', '2001:db8::1'] }).dkim?.networks.map((n) => `${n.address}/${n.prefix}`), ['10.0.0.0/8', '2001:db8::1/128']);
+    assert.deepEqual(parse({ keys: [key], networks: ['10.0.0.0/8', '2001:db8::1'] }).dkim?.networks, ['10.0.0.0/8', '2001:db8::1']);
     rejects({ keys: [key], networks: ['10.0.0.1/8'] }, /dkim\.networks\[0\]: host bits set/);
   });
 
