@@ -3,10 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import { bodyOf, headerOf, nothingDelivered, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { scanningConfig, scanningScenarios } from './scanning-scenarios.js';
+import { scanningConfig, scanningScenarios, type SpamEngine } from './scanning-scenarios.js';
 
 export interface ScanningEnvironment {
   readonly clamd: { host: string; port: number };
+  /** The spam engine's address: spamd, or Rspamd's normal worker when the suite's engine is rspamd. */
   readonly spamd: { host: string; port: number };
   /** The private Postfix whose mailboxes the checks read. */
   readonly upstreamPort: number;
@@ -16,16 +17,21 @@ export interface ScanningEnvironment {
  * Registers the scenario table as tests against one environment. `environment` resolves when
  * the daemons are up; `skip` (a one-line reason) skips every scenario instead.
  */
-export function describeScanningScenarios(title: string, environment: () => Promise<ScanningEnvironment>, skip?: string): void {
+export function describeScanningScenarios(
+  title: string,
+  environment: () => Promise<ScanningEnvironment>,
+  skip?: string,
+  spamEngine: SpamEngine = 'spamassassin',
+): void {
   describe(title, { skip }, () => {
     let proxy: TestProxy;
     before(async () => {
       const env = await environment();
-      proxy = await startTestProxy({ upstream: { port: env.upstreamPort }, scanners: scanningConfig(env.clamd, env.spamd) });
+      proxy = await startTestProxy({ upstream: { port: env.upstreamPort }, scanners: scanningConfig(env.clamd, env.spamd, spamEngine) });
     });
     after(() => proxy?.stop(1000));
 
-    for (const scenario of scanningScenarios) {
+    for (const scenario of scanningScenarios(spamEngine)) {
       test(scenario.name, async () => {
         const { address, tag } = taggedAddress();
         const message = scenario.message();
