@@ -2,15 +2,17 @@ import { stringify } from 'yaml';
 import type { z } from 'zod';
 import type { LoadedConfig } from '../config/load.js';
 import { baseSchema, commonScannerKeys, listenerSchema } from '../config/schema.js';
+import { loadSigningKeys } from '../dkim/keys.js';
 import { checkLocalSetup } from '../local-setup.js';
 
 /**
  * `check-config [--print]`: the config parsed as the proxy would (a problem is a ConfigError
  * naming its key, exit 78), then the checks the proxy makes on this machine before it takes
- * mail that need no running proxy (spool directory, TLS files). Changes nothing.
+ * mail that need no running proxy (spool directory, TLS files, DKIM keys). Changes nothing.
  */
 export async function checkConfig(loaded: LoadedConfig, print: boolean, out: (text: string) => void): Promise<number> {
   await checkLocalSetup(loaded.config);
+  if (loaded.config.dkim) loadSigningKeys(loaded.config.dkim.keys);
   if (print) out(stringify(effectiveConfig(loaded)).trimEnd());
   else out(`config ok: ${loaded.file ?? 'built-in defaults'}`);
   return 0;

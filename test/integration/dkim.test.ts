@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { runCli } from '../helpers/cli.js';
+import { runCli, writeConfig } from '../helpers/cli.js';
 import { publishRecord, verifyWithDkimpy, verifyWithMailDkim } from '../helpers/dkim.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
@@ -66,6 +66,14 @@ describe('DKIM signatures checked after Postfix delivered the message, by Mail::
     assert.equal(again.code, 1);
     assert.match(again.stderr, /exists already/);
     assert.equal(again.stdout, '');
+  });
+
+  test('check-config reads the keys: one it cannot read is exit 78 naming the entry', async () => {
+    const keys = [{ domain: 'dkim.test', selector: rsa, file: path.join(keyDir, `dkim.test.${rsa}.key`) }];
+    assert.equal((await runCli(['check-config', '--config', await writeConfig({ dkim: { keys } })])).code, 0);
+    const missing = await runCli(['check-config', '--config', await writeConfig({ dkim: { keys: [...keys, { ...keys[0], selector: 'gone', file: path.join(keyDir, 'gone.key') }] } })]);
+    assert.equal(missing.code, 78);
+    assert.match(missing.stderr, /^config: dkim\.keys\[1\]\.file: cannot read a private key from .*gone\.key/m);
   });
 
   test('mail from the configured network: RSA and Ed25519 signatures pass at both verifiers; From is oversigned', async () => {
