@@ -57,7 +57,7 @@ export class Listener {
     /** This listener's entry of `listen` (restart-only, like all of them). */
     private readonly settings: ListenConfig = config.listen,
   ) {
-    this.xforwardPeers = config.listen.xforward && new XforwardPeers(config.listen.xforward);
+    this.xforwardPeers = settings.xforward && new XforwardPeers(settings.xforward);
     this.server = new SMTPServer(this.serverOptions());
     this.server.on('error', (error) => this.logger.debug({ err: error }, 'client connection error'));
     this.registerSettings(screening);
