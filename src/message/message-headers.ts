@@ -4,6 +4,7 @@ import type { Decision, HeaderEdits } from '../policy/decision.js';
 import { SCL_HEADER, sclFor, type SclSettings } from '../policy/exchange-scl.js';
 import type { HeaderSettings } from '../policy/verdict-headers.js';
 import { confirmedName } from '../session/client-identity.js';
+import { forwardedAddress } from '../session/forwarded-client.js';
 import { receivedHeader, type TraceFacts } from './trace-header.js';
 
 export interface MessageHeaderSettings {
@@ -30,7 +31,7 @@ export function messageHeaderSettings(config: Config): MessageHeaderSettings {
 /** The hop a message came in on, as the session knows it when the message goes on. */
 export interface Hop {
   readonly session: SMTPServerSession;
-  /** The upstream session took the client's identity (XCLIENT or XFORWARD): its Received names the client. */
+  /** The upstream session took the client's identity with XCLIENT: its Received names the client. */
   readonly carriesClient: boolean;
   readonly user: string | undefined;
 }
@@ -39,6 +40,10 @@ export interface Hop {
  * Every header change to a passed message, applied in one pass over its header block: the
  * policy's (verdict headers, forged X-Spam-* removed), the Exchange headers no client may set,
  * our SCL, and our Received line on top, where a trace header belongs.
+ *
+ * `received: auto` leaves ours out when a Received header names the client already: the
+ * upstream's, after XCLIENT, or that of the MTA in front that named the client to us with
+ * XFORWARD (Postfix's smtpd before smtpd_proxy_filter writes it before the message reaches us).
  */
 export async function messageHeaderEdits(
   decision: Extract<Decision, { action: 'pass' }>,
@@ -48,7 +53,8 @@ export async function messageHeaderEdits(
 ): Promise<HeaderEdits> {
   const { remove, add } = decision.headers;
   const scl = settings.scl && decision.results ? sclFor(decision.results, settings.scanners, settings.scl) : undefined;
-  const trace = settings.received === 'always' || (settings.received === 'auto' && !hop.carriesClient);
+  const named = hop.carriesClient || forwardedAddress(hop.session) !== undefined;
+  const trace = settings.received === 'always' || (settings.received === 'auto' && !named);
   return {
     remove: [...remove, ...settings.removeHeaders, ...(settings.scl ? [SCL_HEADER] : [])],
     add: [

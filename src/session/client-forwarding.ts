@@ -43,8 +43,8 @@ export async function xforwardAttributes(identity: ForwardableIdentity): Promise
  * Passes the client to the upstream with XFORWARD, before each MAIL (upstream.xclient: false
  * and an upstream that offers XFORWARD to the proxy: Postfix's smtpd_authorized_xforward_hosts).
  * Resolves with whether the upstream took it. A refusal is logged (once a minute) and the mail
- * goes on: XFORWARD gives the client no rights, it only names it in the upstream's log and
- * Received header, so without it only those name the proxy instead.
+ * goes on: XFORWARD gives the client no rights, it only names it in the upstream's log (its
+ * Received header names the proxy either way), so without it the log names the proxy instead.
  */
 export async function forwardClient(client: UpstreamClient, identity: ForwardableIdentity, logger: Logger, notices: UpstreamNotices): Promise<boolean> {
   const offered = client.capabilities.params('XFORWARD');

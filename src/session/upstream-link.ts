@@ -55,8 +55,6 @@ export class UpstreamLink {
   private inTransaction = false;
   /** The upstream refused something on this session: it is not handed to another client. */
   private refused = false;
-  /** Without XCLIENT: the upstream took this client's XFORWARD before the transaction under way. */
-  private forwarded = false;
   /** The client logged in: its upstream sessions are never handed to another client. */
   private userOwned = false;
   /** The client logged in on the upstream session itself (auth: upstream): no other will do. */
@@ -78,7 +76,7 @@ export class UpstreamLink {
     }
     if (this.client && this.inTransaction) await this.reset();
     this.client ??= await this.open(identity, signal);
-    if (!this.settings.xclient) this.forwarded = await forwardClient(this.client, identity, this.logger, this.settings.notices);
+    if (!this.settings.xclient) await forwardClient(this.client, identity, this.logger, this.settings.notices);
     return this.client;
   }
 
@@ -89,12 +87,14 @@ export class UpstreamLink {
   }
 
   /**
-   * The upstream session under way took this client's identity (with upstream.xclient, open()
-   * returns no session that did not; without it, when the upstream took XFORWARD), so the
-   * upstream writes the client into its own Received header and ours would say it twice.
+   * The upstream session under way took this client's identity with XCLIENT (with
+   * upstream.xclient, open() returns no session that did not), so the upstream writes the
+   * client into its own Received header and ours would say it twice. XFORWARD does not count:
+   * Postfix logs the client it names, but its Received header still names the proxy (seen
+   * with the test Postfix's after-filter smtpd).
    */
   get carriesClient(): boolean {
-    return (this.settings.xclient || this.forwarded) && this.client !== undefined && !this.client.closed;
+    return this.settings.xclient && this.client !== undefined && !this.client.closed;
   }
 
   /**

@@ -130,16 +130,22 @@ describe('without exchange.scl (the default)', () => {
   });
 });
 
-describe('received: auto with an upstream that takes XCLIENT', () => {
+describe('received: auto, when a Received header names the client already', () => {
   let auto: TestProxy;
   let always: TestProxy;
+  let xforwardOut: TestProxy;
+  let xforwardIn: TestProxy;
   before(async () => {
     auto = await startTestProxy({ upstream: { port: services.postfixPort } });
     always = await startTestProxy({ upstream: { port: services.postfixPort }, received: 'always' });
+    // Postfix's after-filter smtpd (SMTPD_PROXY_README): XFORWARD for the proxy, no XCLIENT.
+    xforwardOut = await startTestProxy({ upstream: { port: services.postfixAfterFilterPort, xclient: false } });
+    // The tests' client plays the MTA in front that names its client with XFORWARD.
+    xforwardIn = await startTestProxy({ listen: { xforward: { trusted: ['127.0.0.0/8'] } }, upstream: { port: services.postfixOpenPort, xclient: false } });
   });
-  after(() => Promise.all([auto.stop(1000), always.stop(1000)]));
+  after(() => Promise.all([auto.stop(1000), always.stop(1000), xforwardOut.stop(1000), xforwardIn.stop(1000)]));
 
-  test('auto: the upstream\'s Received names the client, ours would say it twice and is left out', async () => {
+  test('XCLIENT: the upstream\'s Received names the client, ours would say it twice and is left out', async () => {
     const { delivered } = await deliver(auto.port, (tag) => fixture('clean.eml', tag));
     const received = valuesOf(delivered, 'Received');
     assert.match(received[0]!, /^from client\.example\.net \(unknown \[127\.0\.0\.2\]\) by mx\.example\.test/);
@@ -149,5 +155,26 @@ describe('received: auto with an upstream that takes XCLIENT', () => {
   test('always: ours under the upstream\'s', async () => {
     const { delivered } = await deliver(always.port, (tag) => fixture('clean.eml', tag));
     assert.match(valuesOf(delivered, 'Received')[1]!, /^from client\.example\.net \(unknown \[127\.0\.0\.2\]\) by proxy\.example\.test \(smtp-scan-proxy\)/);
+  });
+
+  test('XFORWARD to the upstream names the client in its log only: its Received names the proxy, so ours is written', async () => {
+    const { delivered } = await deliver(xforwardOut.port, (tag) => fixture('clean.eml', tag), { from: '127.0.0.4' });
+    const [upstreams, ours] = valuesOf(delivered, 'Received');
+    assert.match(upstreams!, /^from proxy\.example\.test \(localhost \[127\.0\.0\.1\]\) by mx\.example\.test/);
+    assert.match(ours!, /^from client\.example\.net \(unknown \[127\.0\.0\.4\]\) by proxy\.example\.test \(smtp-scan-proxy\)/);
+  });
+
+  test('a client named to us with XFORWARD: the MTA in front wrote its Received, ours is left out', async () => {
+    const { address, tag } = taggedAddress();
+    const client = await SmtpTestClient.afterEhlo(xforwardIn.port, 'front.example.test', '127.0.0.6');
+    assert.equal((await client.command('XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.9 HELO=remote.example.net')).code, 250);
+    const front = 'Received: from remote.example.net (unknown [192.0.2.9])\r\n\tby front.example.test (Postfix) with ESMTP id 4XyZ\r\n\tfor <x@example.test>; Mon, 30 Nov 2026 05:00:00 +0000\r\n';
+    const result = await client.send('sender@client.example.net', [address], front + (await fixture('clean.eml', tag)));
+    await client.quit();
+    assert.equal(result.final?.code, 250, result.final?.last);
+    const [delivered] = await waitForDelivery('alice', tag);
+    const received = valuesOf(delivered!, 'Received');
+    assert.equal(received.length, 2, received.join('\n'));
+    assert.match(received[1]!, /^from remote\.example\.net \(unknown \[192\.0\.2\.9\]\) by front\.example\.test/);
   });
 });

@@ -34,6 +34,11 @@ describe('messageHeaderEdits', () => {
     assert.deepEqual(names(await messageHeaderEdits(scored(1), settings(), hop(true))), ['X-Spam-Score']);
   });
 
+  test('received: auto leaves ours out for a client an MTA in front named with XFORWARD (its Received names the client)', async () => {
+    const forwarded = { ...session, xForward: new Map([['ADDR', '192.0.2.9'], ['ADDR:DEFAULT', '127.0.0.6']]) } as unknown as SMTPServerSession;
+    assert.deepEqual(names(await messageHeaderEdits(scored(1), settings(), { session: forwarded, carriesClient: false, user: undefined })), ['X-Spam-Score']);
+  });
+
   test('received: always and never', async () => {
     assert.deepEqual(names(await messageHeaderEdits(scored(1), settings({ received: 'always' }), hop(true))), ['Received', 'X-Spam-Score']);
     assert.deepEqual(names(await messageHeaderEdits(scored(1), settings({ received: 'never' }), hop(false))), ['X-Spam-Score']);
