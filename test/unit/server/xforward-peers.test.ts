@@ -55,6 +55,13 @@ describe('listen.xforward in the config', () => {
     );
   });
 
+  test('in a list of listeners, the entry that states it is named', () => {
+    assert.throws(
+      () => parse({ listen: [{ port: 25 }, { port: 10031, xforward: { trusted: ['127.0.0.1'], smtpdProxyTimeout: '100s' } }] }),
+      /listen\[1\]\.xforward\.smtpdProxyTimeout: 100s is not more than/,
+    );
+  });
+
   test('timeouts that fit are taken', () => {
     const config = parse({
       listen: { xforward: { trusted: ['127.0.0.1'], smtpdProxyTimeout: '100s' } },
