@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { runCli, writeConfig } from '../helpers/cli.js';
 import { publishRecord, verifyWithDkimpy, verifyWithMailDkim } from '../helpers/dkim.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
+import { startSink } from '../helpers/sink.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
 // Clients from 127.0.0.7 are "our network"; 127.0.0.8 is anybody.
@@ -132,6 +133,32 @@ describe('DKIM signatures checked after Postfix delivered the message, by Mail::
       assert.deepEqual(await verifyWithMailDkim(delivered), [{ selector: rsa, algorithm: 'rsa-sha256', result: 'pass' }]);
     } finally {
       await submission.stop(1000);
+    }
+  });
+
+  test('towards an upstream without 8BITMIME, 8-bit mail goes out unsigned and 7-bit mail signed', async () => {
+    const dumps = await mkdtemp(path.join(os.tmpdir(), 'ssp-dkim-sink-'));
+    await chmod(dumps, 0o777);
+    const sink = await startSink(['-8', '-d', `${dumps}/%M.`]);
+    const toSink = await startTestProxy({
+      upstream: { port: sink.port, xclient: false },
+      dkim: { keys: [{ domain: 'dkim.test', selector: rsa, file: path.join(keyDir, `dkim.test.${rsa}.key`) }], networks: [`${SIGNED_CLIENT}/32`] },
+    });
+    try {
+      for (const [subject, body] of [['seven', 'plain ASCII\r\n'], ['eight', 'Gr\xfc\xdfe aus M\xfcnchen\r\n']]) {
+        const smtp = await SmtpTestClient.afterEhlo(toSink.port, 'client.dkim.test', SIGNED_CLIENT);
+        const text = `From: alice@dkim.test\r\nTo: bob@example.net\r\nSubject: ${subject}\r\n\r\n${body}`;
+        const result = await smtp.send('alice@dkim.test', ['bob@example.net'], Buffer.from(text, 'latin1'));
+        await smtp.quit();
+        assert.equal(result.final?.code, 250, result.final?.last);
+      }
+      const received = await Promise.all((await readdir(dumps)).map((file) => readFile(path.join(dumps, file), 'latin1')));
+      const signedBySubject = Object.fromEntries(received.map((dump) => [/^Subject: (\w+)/m.exec(dump)?.[1], /^DKIM-Signature:/m.test(dump)]));
+      assert.deepEqual(signedBySubject, { seven: true, eight: false });
+    } finally {
+      await toSink.stop(1000);
+      await sink.stop();
+      await rm(dumps, { recursive: true, force: true });
     }
   });
 
