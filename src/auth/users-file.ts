@@ -17,7 +17,7 @@ const DUMMY_HASH = '$2b$10$hQHLsMGhlCTBSXjErBgBC.20ahH3dhb.O7cLf12JrC0Bt7ip8fXmK
 const SCHEME_PREFIX = /^\{(?:BLF-CRYPT|CRYPT|SCRYPT)\}/i;
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 /** PHC string format, as passlib writes it: $scrypt$ln=15,r=8,p=1$salt$hash, base64 without padding. */
-const SCRYPT = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/.]+)\$([A-Za-z0-9+/.]+)$/;
+const SCRYPT = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
 
 interface Parsed {
   readonly users: ReadonlyMap<string, string>;

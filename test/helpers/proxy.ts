@@ -22,12 +22,16 @@ export interface TestProxy extends RunningProxy {
 export async function startTestProxy(raw: Record<string, unknown> = {}, options: Partial<ProxyOptions> = {}): Promise<TestProxy> {
   const factories = new Map([...builtinScanners, ...(options.factories ?? [])]);
   const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'ssp-test-spool-'));
-  const rawListen = (raw.listen ?? {}) as Record<string, unknown>;
+  const listenDefaults = { port: 0, hostname: 'proxy.example.test', reverseLookup: false };
+  // One listener or a list of them (listen takes both): each gets the defaults.
+  const listen = Array.isArray(raw.listen)
+    ? raw.listen.map((entry: Record<string, unknown>) => ({ ...listenDefaults, ...entry }))
+    : { ...listenDefaults, ...((raw.listen ?? {}) as Record<string, unknown>) };
   const rawLimits = (raw.limits ?? {}) as Record<string, unknown>;
   const config = parseConfig(
     {
       ...raw,
-      listen: { port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...rawListen },
+      listen,
       limits: { greetDelay: 0, ...rawLimits },
       spool: { dir: spoolDir, ...((raw.spool ?? {}) as Record<string, unknown>) },
     },

@@ -37,6 +37,16 @@ export class SmtpTestClient {
     });
   }
 
+  /** Connected with TLS from the first byte (a listener with implicit TLS, port 465's way). */
+  static connectTls(port: number, from?: string): Promise<SmtpTestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(from ? { localAddress: from } : {}) }, () =>
+        resolve(new SmtpTestClient(socket)),
+      );
+      socket.once('error', reject);
+    });
+  }
+
   /** Connected, greeting read and checked. */
   static async greeted(port: number, from?: string): Promise<SmtpTestClient> {
     const client = await SmtpTestClient.connect(port, from);
