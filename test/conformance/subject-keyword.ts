@@ -3,7 +3,8 @@
  * that exports `scanner` (a ScannerFactory), loaded with `plugins: [./subject-keyword.ts]` and
  * used as `scanners: [{ type: subject-keyword, words: [lottery] }]`. It bans a message whose
  * Subject contains one of the configured words. It reads only the header, from its own stream,
- * and lets go of the stream as soon as it knows, or when the signal aborts.
+ * and lets go of the stream as soon as it knows, or when the signal aborts. It is written for the
+ * contract before scanners got the session (scan(message, signal)), and passes the kit unchanged.
  */
 import { z } from 'zod';
 import type { ScannerFactory } from '../../src/scan/registry.js';
