@@ -49,6 +49,12 @@ export const dkimSchema = z
     headers: z.array(fieldName).min(1).default(DEFAULT_SIGNED_HEADERS),
     /** Signed once more than present, so none can be added after signing; each must be in `headers`. */
     oversign: z.array(fieldName).default(['From']),
+    /**
+     * A logged-in user's mail is signed only when its header From domain is the envelope
+     * sender's, which the outbound policy ties to the login (Rspamd's allow_hdrfrom_mismatch):
+     * else any user could send as any domain we have a key for. Bounces (MAIL FROM:<>) pass.
+     */
+    matchSender: z.boolean().default(true),
   })
   .superRefine((settings, ctx) => {
     const signed = new Set(settings.headers.map((name) => name.toLowerCase()));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
 import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
 import { MAX_HEADER_SIZE } from '../message/outgoing.js';
 import { parseCidr, unmapIPv4, type Cidr } from '../screen/ip-address.js';
@@ -14,6 +15,8 @@ export interface SigningContext {
   readonly clientAddress: string;
   /** The authenticated login, if any: such mail is always signed. */
   readonly user: string | undefined;
+  /** The envelope sender (MAIL FROM), '' for a bounce. */
+  readonly mailFrom: string;
   /** The upstream session offered 8BITMIME. */
   readonly eightBitMime: boolean;
 }
@@ -38,7 +41,7 @@ export class MessageSigner {
 
   constructor(
     private readonly keys: ReadonlyMap<string, readonly SigningKey[]>,
-    private readonly settings: Pick<DkimSettings, 'networks' | 'headers' | 'oversign'>,
+    private readonly settings: Pick<DkimSettings, 'networks' | 'headers' | 'oversign' | 'matchSender'>,
   ) {
     for (const network of settings.networks) {
       const { address, prefix, family } = parseCidr(network) as Cidr;
@@ -63,8 +66,9 @@ export class MessageSigner {
     const digest = await digestMessage(await message(), MAX_HEADER_SIZE, (header) => {
       const from = fromDomain(parseHeaders(header).parsed);
       if ('unsigned' in from) unsigned = from.unsigned;
-      else keys = this.keys.get(from.domain) ?? [];
-      if (keys.length === 0 && 'domain' in from) unsigned = `no key for ${from.domain}`;
+      else if (this.notTheSendersDomain(from.domain, context)) unsigned = `From domain ${from.domain} is not the envelope sender's`;
+      else if (!this.keys.has(from.domain)) unsigned = `no key for ${from.domain}`;
+      else keys = this.keys.get(from.domain)!;
       return keys.length > 0;
     });
     if (!digest) return plain({ unsigned });
@@ -80,6 +84,11 @@ export class MessageSigner {
       message: Readable.from(prefixed([signatures, addedBytes], rest)),
       dkim: { domain, selectors: keys.map((key) => key.selector), ...(added.length > 0 ? { added: added.map(([name]) => name) } : {}) },
     };
+  }
+
+  private notTheSendersDomain(domain: string, { user, mailFrom }: SigningContext): boolean {
+    if (!user || !this.settings.matchSender || mailFrom === '') return false;
+    return domainToASCII(mailFrom.slice(mailFrom.lastIndexOf('@') + 1)) !== domain;
   }
 
   private fromNetworks(address: string): boolean {

@@ -125,7 +125,7 @@ export class ProxySession {
         keepAlive.throwIfFailed();
         const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
         const edits = await messageHeaderEdits(decision, settings.headers, hop);
-        const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, eightBitMime: this.deps.link.current().capabilities.eightBitMime };
+        const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', eightBitMime: this.deps.link.current().capabilities.eightBitMime };
         const { message, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits), signing);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();

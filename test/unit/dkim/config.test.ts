@@ -24,6 +24,7 @@ describe('dkim config', () => {
       networks: [],
       headers: ['From', 'Subject', 'Date', 'To', 'Cc', 'Message-ID'],
       oversign: ['From'],
+      matchSender: true,
     });
   });
 

@@ -28,8 +28,9 @@ const resolver = async (name: string) => {
 };
 
 const networks = ['192.0.2.0/24'];
-const signer = new MessageSigner(new Map([['example.org', keys]]), { networks, headers: DEFAULT_SIGNED_HEADERS, oversign: ['From'] });
-const fromNetwork: SigningContext = { clientAddress: '192.0.2.7', user: undefined, eightBitMime: true };
+const settings = { networks, headers: DEFAULT_SIGNED_HEADERS, oversign: ['From'], matchSender: true };
+const signer = new MessageSigner(new Map([['example.org', keys]]), settings);
+const fromNetwork: SigningContext = { clientAddress: '192.0.2.7', user: undefined, mailFrom: 'bounces@lists.example.net', eightBitMime: true };
 const noEdits: HeaderEdits = { add: [], remove: [] };
 /** As the session calls it: a fresh stream of the edited message at each call. */
 const outgoing = (message: SpooledMessage, edits: HeaderEdits) => () => outgoingMessage(message, edits);
@@ -92,9 +93,17 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
     assert.deepEqual((await verify(bytes)).map((r) => r.status), ['pass', 'pass']);
   });
 
-  test('an authenticated session is signed from any address', async () => {
-    const out = await signer.outgoing(outgoing(memoryMessage(message()), noEdits), { ...fromNetwork, clientAddress: '198.51.100.1', user: 'alice' });
-    assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] });
+  test('an authenticated session is signed from any address, when the From domain is the envelope sender\'s', async () => {
+    const loggedIn = { ...fromNetwork, clientAddress: '198.51.100.1', user: 'alice' };
+    for (const mailFrom of ['alice@EXAMPLE.org', '']) {
+      const out = await signer.outgoing(outgoing(memoryMessage(message()), noEdits), { ...loggedIn, mailFrom });
+      assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] }, mailFrom);
+    }
+    const other = await signer.outgoing(outgoing(memoryMessage(message()), noEdits), { ...loggedIn, mailFrom: 'alice@example.net' });
+    assert.deepEqual(other.dkim, { unsigned: "From domain example.org is not the envelope sender's" });
+    const allowed = new MessageSigner(new Map([['example.org', keys]]), { ...settings, matchSender: false });
+    const signed = await allowed.outgoing(outgoing(memoryMessage(message()), noEdits), { ...loggedIn, mailFrom: 'alice@example.net' });
+    assert.deepEqual(signed.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] });
   });
 
   const unsignedCases: [string, string, Partial<SigningContext>, string | undefined][] = [
@@ -121,7 +130,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   });
 
   test('From domains: comments, quoted names, IDN and angle brackets', async () => {
-    const idn = new MessageSigner(new Map([['xn--bcher-kva.example', [{ ...keys[0]!, domain: 'xn--bcher-kva.example' }]]]), { networks, headers: DEFAULT_SIGNED_HEADERS, oversign: ['From'] });
+    const idn = new MessageSigner(new Map([['xn--bcher-kva.example', [{ ...keys[0]!, domain: 'xn--bcher-kva.example' }]]]), settings);
     for (const from of ['"Bücher, Team <x@y.z>" <team@bücher.example>', 'team@xn--bcher-kva.example (Team, <a@b.c>)', 'Team <team@BÜCHER.example.>']) {
       const out = await idn.outgoing(outgoing(memoryMessage(Buffer.from(message(`From: ${from}\r\n`))), noEdits), fromNetwork);
       assert.deepEqual(out.dkim, { domain: 'xn--bcher-kva.example', selectors: ['rsa1'], added: ['Date', 'Message-ID'] }, from);
