@@ -88,6 +88,21 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
     help: 'Upstream sessions idle in the pool, waiting for the next client',
     registers,
   });
+  // With workers each sees the server for itself; the primary shows the worst of them (min).
+  const upstreamUp = new Gauge({
+    name: name('upstream_server_up'),
+    help: 'With upstream.servers: 1 while a server is taking new sessions, 0 while it is skipped',
+    labelNames: ['server'],
+    aggregator: 'min',
+    registers,
+  });
+  const endpointUp = new Gauge({
+    name: name('scanner_endpoint_up'),
+    help: 'With a scanner\'s servers: 1 while an endpoint is taking scans, 0 while it is skipped',
+    labelNames: ['scanner', 'endpoint'],
+    aggregator: 'min',
+    registers,
+  });
   const upstreamOpened = new Counter({ name: name('upstream_sessions_opened_total'), help: 'Upstream SMTP sessions opened', registers });
   const spoolBytes = new Gauge({
     name: name('spool_bytes'),
@@ -160,6 +175,10 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
       else upstreamPooled.dec();
     }),
     events.spool.subscribe(({ where, delta }) => spoolBytes.inc({ where }, delta)),
+    events.health.subscribe((event) => {
+      if (event.kind === 'upstream') upstreamUp.set({ server: event.server }, Number(event.healthy));
+      else endpointUp.set({ scanner: event.scanner, endpoint: event.endpoint }, Number(event.healthy));
+    }),
     events.account.subscribe((event) => (event.event === 'over-limit' ? accountOverLimit.inc({ limit: event.limit }) : senderRefused.inc())),
     events.screen.subscribe((event) => {
       if ('limit' in event) return rateLimited.inc({ limit: event.limit });

@@ -96,6 +96,15 @@ export type ScreenEvent = { readonly verdict: string; readonly lists: readonly s
  */
 export type AccountEvent = { readonly event: 'over-limit'; readonly limit: string } | { readonly event: 'sender-refused' };
 
+/**
+ * One of several upstream servers or scanner endpoints found healthy or not: at each upstream
+ * probe, and when an endpoint is marked down or answers again (src/upstream/servers.ts,
+ * src/scan/endpoints.ts). Only where there are several to choose from.
+ */
+export type HealthEvent =
+  | { readonly kind: 'upstream'; readonly server: string; readonly healthy: boolean }
+  | { readonly kind: 'scanner'; readonly scanner: string; readonly endpoint: string; readonly healthy: boolean };
+
 /** One named channel with a typed payload. */
 export class Topic<T extends object> {
   readonly channel: Channel;
@@ -125,6 +134,7 @@ export const events = {
   upstreamReply: new Topic<UpstreamReplyEvent>('smtp-scan-proxy:upstream-reply'),
   upstreamSession: new Topic<UpstreamSessionEvent>('smtp-scan-proxy:upstream-session'),
   spool: new Topic<SpoolEvent>('smtp-scan-proxy:spool'),
+  health: new Topic<HealthEvent>('smtp-scan-proxy:health'),
   screen: new Topic<ScreenEvent>('smtp-scan-proxy:screen'),
   account: new Topic<AccountEvent>('smtp-scan-proxy:account'),
 };

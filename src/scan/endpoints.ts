@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ScannerConfig } from '../config/load.js';
+import { events } from '../observe/events.js';
 import type { ScannerContext, ScannerFactory } from './registry.js';
 import type { Scanner } from './scanner.js';
 import type { Verdict } from './verdict.js';
@@ -12,6 +13,8 @@ interface Endpoint {
   readonly label: string;
   inFlight: number;
   healthy: boolean;
+  /** Whether its health was published yet (metrics subscribe after the scanners are built). */
+  reported: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -50,7 +53,7 @@ export class ScannerEndpoints {
     private readonly pingInterval = DOWN_PING_INTERVAL,
   ) {
     if (scanners.length === 0) throw new Error('a scanner needs at least one endpoint');
-    this.#endpoints = scanners.map((scanner, index) => ({ scanner, label: labels[index] ?? String(index), inFlight: 0, healthy: true, timer: undefined }));
+    this.#endpoints = scanners.map((scanner, index) => ({ scanner, label: labels[index] ?? String(index), inFlight: 0, healthy: true, reported: false, timer: undefined }));
   }
 
   /** The first endpoint, for what needs only one (version, plugins' own tools). */
@@ -81,7 +84,10 @@ export class ScannerEndpoints {
       } finally {
         endpoint.inFlight--;
       }
-      if (!retryable(verdict) || signal.aborted || order.length === 1) return verdict;
+      if (!retryable(verdict) || signal.aborted || order.length === 1) {
+        if (!endpoint.reported && order.length > 1) this.#publish(endpoint);
+        return verdict;
+      }
       this.#markDown(endpoint, verdict.detail, index < order.length - 1);
     }
     return verdict!;
@@ -105,11 +111,17 @@ export class ScannerEndpoints {
   #markDown(endpoint: Endpoint, detail: string, retrying: boolean): void {
     if (!endpoint.healthy) return;
     endpoint.healthy = false;
+    this.#publish(endpoint);
     this.logger?.warn(
       { endpoint: endpoint.label, detail },
       `scanner endpoint ${endpoint.label} failed${retrying ? '; scan retried on another' : ''}; skipped until it answers a ping`,
     );
     this.#schedulePing(endpoint);
+  }
+
+  #publish(endpoint: Endpoint): void {
+    endpoint.reported = true;
+    events.health.publish({ kind: 'scanner', scanner: endpoint.scanner.name, endpoint: endpoint.label, healthy: endpoint.healthy });
   }
 
   #schedulePing(endpoint: Endpoint): void {
@@ -125,6 +137,7 @@ export class ScannerEndpoints {
       return this.#schedulePing(endpoint);
     }
     endpoint.healthy = true;
+    this.#publish(endpoint);
     this.logger?.info({ endpoint: endpoint.label }, `scanner endpoint ${endpoint.label} answers again`);
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { UpstreamError, UpstreamUnavailableError } from '../errors.js';
+import { events } from '../observe/events.js';
 import type { UpstreamClient, UpstreamOptions } from './client.js';
 import { serverLabel, type UpstreamServerConfig } from './servers-config.js';
 
@@ -129,6 +130,7 @@ export class UpstreamServers {
   }
 
   #mark(server: ServerState, healthy: boolean, error?: unknown): void {
+    events.health.publish({ kind: 'upstream', server: server.label, healthy });
     if (server.healthy === healthy) return;
     server.healthy = healthy;
     if (healthy) this.logger.info({ upstream: server.label }, `upstream ${server.label} answers again; new sessions may go to it`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { createMetrics } from '../../../src/metrics/registry.js';
 import { ScannerEndpoints } from '../../../src/scan/endpoints.js';
 import type { Scanner } from '../../../src/scan/scanner.js';
 import { clean, scanError, type Verdict } from '../../../src/scan/verdict.js';
@@ -39,7 +40,10 @@ describe('ScannerEndpoints', () => {
     await set.close();
   });
 
-  test('an endpoint that errs is retried on the other inside the same scan, then skipped until it answers a ping', async () => {
+  test('an endpoint that errs is retried on the other inside the same scan, then skipped until it answers a ping', async (t) => {
+    const metrics = createMetrics({ defaults: false });
+    t.after(() => metrics.close());
+    const up = async () => (await metrics.registry.getSingleMetricAsString('smtp_scan_proxy_scanner_endpoint_up')).split('\n').filter((line) => !line.startsWith('#')).sort();
     const { engines, run, set, lines } = endpoints(2);
     engines[0]!.answer = scanError('unavailable', 'clamd at e0: ECONNREFUSED');
     engines[0]!.alive = false;
@@ -49,11 +53,13 @@ describe('ScannerEndpoints', () => {
     assert.equal(engines[0]!.scans, 1, 'tried once, then skipped');
     assert.ok(lines.some((line) => /scanner endpoint e0 failed; scan retried on another; skipped until it answers a ping/.test(String(line.msg))));
     assert.deepEqual(set.states.map((state) => state.healthy), [false, true]);
+    assert.deepEqual(await up(), ['smtp_scan_proxy_scanner_endpoint_up{scanner="e0",endpoint="e0"} 0', 'smtp_scan_proxy_scanner_endpoint_up{scanner="e1",endpoint="e1"} 1']);
 
     engines[0]!.answer = clean;
     engines[0]!.alive = true;
     await sleep(60);
     assert.deepEqual(set.states.map((state) => state.healthy), [true, true]);
+    assert.match((await up())[0]!, /endpoint="e0"} 1$/);
     assert.ok(lines.some((line) => /scanner endpoint e0 answers again/.test(String(line.msg))));
     await Promise.all(Array.from({ length: 4 }, () => run()));
     assert.ok(engines[0]!.scans >= 2, 'traffic returns to it');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UpstreamClosedError, UpstreamRefusedError, UpstreamUnavailableError } from '../../../src/errors.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 import { UpstreamPool } from '../../../src/session/upstream-pool.js';
 import type { UpstreamClient, UpstreamOptions } from '../../../src/upstream/client.js';
 import { upstreamServers, type UpstreamServerConfig } from '../../../src/upstream/servers-config.js';
@@ -47,7 +48,10 @@ describe('UpstreamServers', () => {
     assert.ok(counts.a > 1380 && counts.a < 1620, `a got ${counts.a} of 2000`);
   });
 
-  test('a refusing server fails over to the next at once, is skipped afterwards, and comes back after a passing probe', async () => {
+  test('a refusing server fails over to the next at once, is skipped afterwards, and comes back after a passing probe', async (t) => {
+    const metrics = createMetrics({ defaults: false });
+    t.after(() => metrics.close());
+    const up = async () => (await metrics.registry.getSingleMetricAsString('smtp_scan_proxy_upstream_server_up')).split('\n').filter((line) => !line.startsWith('#')).sort();
     const { servers, down, attempts, lines } = fleet([server('main', 10), server('backup', 20)]);
     down.add('main');
     assert.equal(hostOf(await servers.connect(options)), 'backup');
@@ -55,11 +59,13 @@ describe('UpstreamServers', () => {
     assert.equal(hostOf(await servers.connect(options)), 'backup');
     assert.deepEqual(attempts.slice(2), ['backup'], 'a server marked down is not tried while another answers');
     assert.ok(lines.some((line) => line.level === 40 && /upstream main:25 failed; skipped until it passes a probe/.test(String(line.msg))));
+    assert.deepEqual(await up(), ['smtp_scan_proxy_upstream_server_up{server="backup:25"} 1', 'smtp_scan_proxy_upstream_server_up{server="main:25"} 0']);
 
     down.delete('main');
     await servers.probe(options);
     assert.equal(hostOf(await servers.connect(options)), 'main');
     assert.ok(lines.some((line) => /upstream main:25 answers again/.test(String(line.msg))));
+    assert.deepEqual(await up(), ['smtp_scan_proxy_upstream_server_up{server="backup:25"} 1', 'smtp_scan_proxy_upstream_server_up{server="main:25"} 1']);
   });
 
   test('all servers down: one 451 4.4.1 naming each, after trying every one', async () => {
