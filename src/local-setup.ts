@@ -52,9 +52,15 @@ export async function checkLocalSetup(config: Config): Promise<void> {
   if (shared && (await lstat(shared).then(() => true, () => false))) await checkSpoolDir(shared, runAs);
 }
 
-/** Read at start-up, as root maybe, but also by every worker forked after root was dropped. */
+/** Read at start-up, as root maybe, but also by every worker forked after root was dropped (and users files on change). */
 function checkTlsFiles(config: Config, runAs: RunAs): void {
-  const files = [['tls.key', config.tls?.key], ['tls.cert', config.tls?.cert], ['upstream.tlsCa', config.upstream.tlsCa]] as const;
+  const files = [
+    ['tls.key', config.tls?.key],
+    ['tls.cert', config.tls?.cert],
+    ['upstream.tlsCa', config.upstream.tlsCa],
+    // A users file is read again whenever it changes, by then as the proxy's user.
+    ...config.listeners.map((listener, index) => [`listen[${index}].auth.file`, listener.auth?.type === 'file' ? listener.auth.file : undefined] as const),
+  ] as const;
   for (const [key, file] of files) {
     if (file && !mayAccess(runAs, ['-r'], file)) throw new ConfigError(`${key}: ${file} cannot be read by ${runAs.name}`);
   }

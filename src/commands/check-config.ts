@@ -36,6 +36,11 @@ export function effectiveConfig({ config, factories }: LoadedConfig): Record<str
 function withUnits(schema: z.ZodType, value: unknown): unknown {
   if (typeof value === 'number') return isDuration(schema) ? formatDuration(value) : value;
   const inner = unwrap(schema);
+  // A union of objects (listen.auth: file or upstream): the option the value is one of.
+  if (inner._zod.def.type === 'union') {
+    const option = (inner as z.ZodUnion)._zod.def.options.find((candidate) => (candidate as z.ZodType).safeParse(value).success);
+    return option ? withUnits(option as z.ZodType, value) : value;
+  }
   if (Array.isArray(value)) {
     const element = inner._zod.def.type === 'array' ? (inner as z.ZodArray)._zod.def.element : undefined;
     return value.map((item) => (element ? withUnits(element as z.ZodType, item) : item));
