@@ -7,6 +7,8 @@ export const composeImages = {
   clamav: 'clamav/clamav:1.4',
   /** spamd on 783 (Alpine, SpamAssassin 4); published as "latest" only. */
   spamassassin: 'axllent/spamassassin:latest',
+  /** The Rspamd project's image, for the compose profile rspamd (not started by the suite). */
+  rspamd: 'rspamd/rspamd:3.8',
 } as const;
 
 /**

@@ -85,6 +85,17 @@ describe('docker-compose.yml', () => {
   test('the scanner images are the ones the container suite starts (test/containers/images.ts)', () => {
     assert.equal(compose.services.clamav!.image, composeImages.clamav);
     assert.equal(compose.services.spamassassin!.image, composeImages.spamassassin);
+    assert.equal(compose.services.rspamd!.image, composeImages.rspamd);
+  });
+
+  test('profile rspamd: its proxy waits for clamav, Mailpit and Rspamd, never for spamd', () => {
+    const proxy = compose.services['proxy-rspamd']!;
+    assert.deepEqual(proxy.profiles, ['rspamd']);
+    assert.deepEqual(compose.services.rspamd!.profiles, ['rspamd']);
+    const dependencies = proxy.depends_on;
+    assert.ok(dependencies && !Array.isArray(dependencies));
+    assert.deepEqual(Object.keys(dependencies).sort(), ['clamav', 'mailpit', 'rspamd']);
+    assert.ok(proxy.volumes?.includes('./docker/config-rspamd.yaml:/etc/smtp-scan-proxy/config.yaml:ro'));
   });
 });
 
@@ -165,6 +176,18 @@ describe('docker/config.yaml', () => {
     assert.deepEqual(endpoints, [['clamav', 'clamav', 3310], ['spamassassin', 'spamassassin', 783]]);
     for (const [, host] of endpoints) assert.ok(services[host as string], `${String(host)} is a service`);
     assert.ok(config.scanners.some((s) => s.type === 'attachments'));
+  });
+
+  test('docker/config-rspamd.yaml is docker/config.yaml with the spam engine swapped: rspamd on the compose service', async () => {
+    const { config: spamd } = await loadConfig(path.join(root, 'docker/config.yaml'), builtinScanners, {});
+    const { config: rspamd } = await loadConfig(path.join(root, 'docker/config-rspamd.yaml'), builtinScanners, {});
+    const endpoints = rspamd.scanners.filter((s) => 'host' in s.options).map((s) => [s.type, s.options.host, s.options.port]);
+    assert.deepEqual(endpoints, [['clamav', 'clamav', 3310], ['rspamd', 'rspamd', 11333]]);
+    assert.ok(composeFile().services.rspamd, 'rspamd is a service');
+    const { scanners: a, ...restA } = spamd;
+    const { scanners: b, ...restB } = rspamd;
+    assert.deepEqual(restB, restA);
+    assert.deepEqual(b.filter((s) => s.type !== 'rspamd'), a.filter((s) => s.type !== 'spamassassin'));
   });
 
   test('the drain after SIGTERM fits in compose\'s stop_grace_period', async () => {
