@@ -26,7 +26,8 @@ export async function checkConfig(loaded: LoadedConfig, print: boolean, out: (te
 export function effectiveConfig({ config, factories }: LoadedConfig): Record<string, unknown> {
   const scanners = config.scanners.map(({ options, category: _category, ...common }) => {
     const schema = factories.get(common.type)!.options.extend(commonScannerKeys);
-    return withUnits(schema, { ...common, ...options });
+    // With servers, each endpoint's keys are in its entry there; the first's repeated flat would clash (socket vs host).
+    return withUnits(schema, { ...common, ...(common.servers ? {} : options) });
   });
   const { listeners, ...rest } = config;
   const listen = listeners.map((listener) => withUnits(listenerSchema, listener));

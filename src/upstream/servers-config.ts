@@ -17,7 +17,7 @@ export const upstreamServersKeys = {
   /** Replaces host and port when given; each new upstream session goes to one of these. */
   servers: z.array(server).min(1).optional(),
   /** With several servers, each is probed (banner and EHLO) this often; a failed one is skipped until it passes. */
-  probeInterval: duration.default(10_000),
+  probeInterval: duration.pipe(z.number().min(500, 'at least 500ms')).default(10_000),
 };
 
 /** The servers an upstream config names: the list, or its single host and port. */

@@ -95,13 +95,20 @@ describe('smtp-scan-proxy check-config', () => {
   });
 
   test('--print shows the defaults, and what it prints loads back to the same config', async () => {
-    const file = await writeConfig({ upstream: { port: 10025 }, scanners: [{ type: 'clamav', host: '127.0.0.1', port: 3310, timeout: '1500ms' }] });
+    const file = await writeConfig({
+      upstream: { port: 10025, servers: [{ host: '127.0.0.1', port: 10025 }, { host: '127.0.0.1', port: 10035, priority: 20 }], probeInterval: '2s' },
+      scanners: [
+        { type: 'clamav', host: '127.0.0.1', port: 3310, timeout: '1500ms' },
+        { type: 'clamav', name: 'av2', servers: [{ host: '127.0.0.1', port: 3310 }, { socket: '/run/clamd.sock' }] },
+      ],
+    });
     const result = await runCli(['check-config', '--print', '--config', file]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^ {2}maxMessageSize: 52428800$/m);
     assert.match(result.stdout, /^ {2}scanDeadline: 120s$/m);
     assert.match(result.stdout, /^policy:\n {2}mode: enforce$/m);
     assert.match(result.stdout, /^ {4}timeout: 1500ms$/m);
+    assert.match(result.stdout, /^ {2}probeInterval: 2s$/m);
     const printed = parseYaml(result.stdout) as Record<string, unknown>;
     const original = parseConfig(parseYaml(readFileSync(file, 'utf8')), builtinScanners);
     assert.deepEqual(parseConfig(printed, builtinScanners), original);

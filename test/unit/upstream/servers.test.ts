@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseConfig } from '../../../src/config/load.js';
 import { UpstreamClosedError, UpstreamRefusedError, UpstreamUnavailableError } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { UpstreamPool } from '../../../src/session/upstream-pool.js';
@@ -148,5 +149,15 @@ describe('upstream config', () => {
   test('host and port alone are one server; a list replaces them', () => {
     assert.deepEqual(upstreamServers({ host: 'mx', port: 2525 }), [{ host: 'mx', port: 2525, priority: 0, weight: 1 }]);
     assert.deepEqual(upstreamServers({ host: 'mx', port: 2525, servers: [server('a')] }), [server('a')]);
+  });
+
+  test('servers take defaults (port 25, priority 10, weight 1); a bad one names its key', () => {
+    const config = parseConfig({ upstream: { servers: [{ host: 'mx1' }, { host: 'mx2', port: 2525, priority: 20, weight: 3 }] } }, new Map());
+    assert.deepEqual(config.upstream.servers, [{ host: 'mx1', port: 25, priority: 10, weight: 1 }, { host: 'mx2', port: 2525, priority: 20, weight: 3 }]);
+    assert.equal(config.upstream.probeInterval, 10_000);
+    assert.throws(() => parseConfig({ upstream: { servers: [{ host: 'mx1', weight: 0 }] } }, new Map()), /upstream\.servers\[0\]\.weight: /);
+    assert.throws(() => parseConfig({ upstream: { servers: [{ port: 25 }] } }, new Map()), /upstream\.servers\[0\]\.host: /);
+    assert.throws(() => parseConfig({ upstream: { servers: [] } }, new Map()), /upstream\.servers: /);
+    assert.throws(() => parseConfig({ upstream: { probeInterval: 0 } }, new Map()), /upstream\.probeInterval: at least 500ms/);
   });
 });
