@@ -120,7 +120,7 @@ export class ProxySession {
       try {
         const decision = await this.receiveAndScan(stream, session, spool).finally(() => keepAlive.stop());
         if (decision.action === 'reject') publishMessage(refusalOutcome(decision.reply, decision.reason), spool.size);
-        const facts = () => messageFacts(session, spool.size, decision, started);
+        const facts = () => messageFacts(session, this.deps.context.user, spool.size, decision, started);
         if (decision.action === 'reject') return await this.refuse(decision.reply, { ...facts(), reason: decision.reason });
         keepAlive.throwIfFailed();
         const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
@@ -214,10 +214,12 @@ export class ProxySession {
 
 /**
  * What the one line a message ends with says about it, besides the reply: with the session id
- * and client address the logger carries and the upstream's queue id, it joins with the MTA's log.
+ * and client address the logger carries and the upstream's queue id, it joins with the MTA's log;
+ * the login of a submission session says whose mail it was.
  */
-function messageFacts(session: SMTPServerSession, size: number, decision: Decision, started: number): Record<string, unknown> {
+function messageFacts(session: SMTPServerSession, user: string | undefined, size: number, decision: Decision, started: number): Record<string, unknown> {
   return {
+    ...(user === undefined ? {} : { user }),
     from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
     rcpts: session.envelope.rcptTo.length,
     size,
