@@ -145,6 +145,8 @@ describe('outbound policy on a submission listener', () => {
     assert.equal(sent.final?.code, 554);
     assert.match(sent.final!.last, /^554 5\.7\.1 Message not sent: it contains a virus \(Eicar-\S+\); your computer may be infected, please have it checked$/);
     assert.ok(await nothingDelivered('bob', to.tag));
+    const logged = lines.find((line) => line.msg === 'message refused' && line.user === 'virus@example.test');
+    assert.match(String(logged?.reason), /^virus Eicar-/, 'the message line names the account');
     await client.quit();
   });
 
