@@ -6,13 +6,14 @@ import { capturedLogger } from '../helpers/captured-logger.js';
 import { EICAR } from '../helpers/eicar.js';
 import { PrivateClamd } from '../helpers/private-clamd.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { services } from '../helpers/services.js';
+import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient, type WireReply } from '../helpers/smtp-client.js';
 
 // Ports of this test's own daemons, started and stopped by the test itself (none of scripts/services.sh uses them).
 const PREFERRED_PORT = 10035;
 const BACKUP_PORT = 10036;
 const CLAMD_SINK_PORT = 10037;
+const REFUSING_PORT = 10038;
 const SECOND_CLAMD_PORT = 13311;
 
 interface Sent {
@@ -127,6 +128,29 @@ describe('failover (issue 12)', () => {
     for (const message of later) {
       assert.equal(code(message), 250, describeReply(message));
       assert.equal(back.get(message.token), 1, 'traffic returned to the preferred server');
+    }
+  });
+
+  test('the preferred upstream refusing: the test Postfix takes the mail, with the client passed by XCLIENT', async () => {
+    const proxy = await startTestProxy({
+      upstream: {
+        servers: [
+          // Nothing listens here: every connection is refused.
+          { host: '127.0.0.1', port: REFUSING_PORT, priority: 10 },
+          { host: '127.0.0.1', port: services.postfixPort, priority: 20 },
+        ],
+      },
+    });
+    cleanup.push(() => proxy.stop(1000));
+    for (const from of ['127.0.0.2', '127.0.0.3']) {
+      const { address, tag } = taggedAddress();
+      const client = await SmtpTestClient.afterEhlo(proxy.port, `host-${from.replaceAll('.', '-')}.example.net`, from);
+      const result = await client.send('sender@client.example.net', [address], `Subject: ${tag}\r\n\r\nHello.\r\n`);
+      await client.quit();
+      assert.match(result.final?.last ?? result.mail.last, /^250 /);
+      const [delivered] = await waitForDelivery('alice', tag);
+      assert.ok(delivered, 'delivered by the test Postfix');
+      assert.match(headerOf(delivered, 'Received') ?? '', new RegExp(`^from host-${from.replaceAll('.', '-')}\\.example\\.net \\(unknown \\[${from.replaceAll('.', '\\.')}\\]\\)`));
     }
   });
 
