@@ -1,14 +1,18 @@
 import type { HeaderEdits } from '../policy/decision.js';
 
 const CRLF = Buffer.from('\r\n');
+/** The sender chooses these names: a log line gets a few, never a megabyte of them. */
+const REPORTED_NAMES = 20;
+const REPORTED_NAME_LENGTH = 100;
 
 /**
  * Applies header edits to a message's header block (CRLF line endings, without the blank line
  * that ends it). Untouched fields keep their exact bytes; only the removed ones go and the added
- * ones come first. Pure, so it is tested on tables.
+ * ones come first. The name of each field removed goes into `removed`, as the sender wrote it.
+ * Pure but for `removed`, so it is tested on tables.
  */
-export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
-  const removed = removalTest(edits.remove);
+export function editHeaderBlock(block: Buffer, edits: HeaderEdits, removed?: Set<string>): Buffer {
+  const removes = removalTest(edits.remove);
   const parts: Buffer[] = edits.add.map(([name, value]) => Buffer.from(`${name}: ${value}\r\n`, 'utf8'));
   let keep = true;
   let start = 0;
@@ -17,7 +21,11 @@ export function editHeaderBlock(block: Buffer, edits: HeaderEdits): Buffer {
     end = end === -1 ? block.length : end + 2;
     const line = block.subarray(start, end);
     const continuation = line[0] === 0x20 || line[0] === 0x09;
-    if (!continuation) keep = !removed(fieldName(line));
+    if (!continuation) {
+      const name = fieldName(line);
+      keep = !removes(name);
+      if (!keep && removed && removed.size < REPORTED_NAMES) removed.add(name.slice(0, REPORTED_NAME_LENGTH));
+    }
     if (keep) parts.push(line);
     start = end;
   }
@@ -39,7 +47,7 @@ function removalTest(names: readonly string[]): (field: string) => boolean {
 
 function fieldName(line: Buffer): string {
   const colon = line.indexOf(0x3a);
-  return (colon === -1 ? '' : line.toString('latin1', 0, colon)).trim().toLowerCase();
+  return (colon === -1 ? '' : line.toString('latin1', 0, colon)).trim();
 }
 
 /**

@@ -11,9 +11,10 @@ const headerTooLarge = { code: 552, enhanced: '5.3.4', text: 'Message header sec
 
 /**
  * The message as it goes to the upstream: the edited header block, then the rest of the spool
- * streamed as it is, so the body stays byte-identical and is never copied into memory.
+ * streamed as it is, so the body stays byte-identical and is never copied into memory. The
+ * names of the sender's fields that were removed go into `removed` (for the message's log line).
  */
-export async function outgoingMessage(message: SpooledMessage, edits: HeaderEdits): Promise<Readable> {
+export async function outgoingMessage(message: SpooledMessage, edits: HeaderEdits, removed?: Set<string>): Promise<Readable> {
   if (edits.add.length === 0 && edits.remove.length === 0) return message.createReadStream();
   const head = await readHead(message, Math.min(message.size, MAX_HEADER_SIZE + 4));
   let end = headerBlockEnd(head);
@@ -22,7 +23,7 @@ export async function outgoingMessage(message: SpooledMessage, edits: HeaderEdit
     end = message.size;
   }
   const block = head.subarray(0, end);
-  const header = editHeaderBlock(block, edits);
+  const header = editHeaderBlock(block, edits, removed);
   // Nothing to remove was there (the usual case; at most a last line got its CRLF): the bytes as they came.
   if (edits.add.length === 0 && header.subarray(0, block.length).equals(block)) return message.createReadStream();
   // A message that was all header gets the blank line that separates it from an empty body.

@@ -126,7 +126,8 @@ export class ProxySession {
         const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
         const edits = await messageHeaderEdits(decision, settings.headers, hop);
         const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', eightBitMime: this.deps.link.current().capabilities.eightBitMime };
-        const { message, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits), signing);
+        const removed = new Set<string>();
+        const { message, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits, removed), signing);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.data(message);
@@ -137,7 +138,9 @@ export class ProxySession {
         this.deps.link.setInTransaction(!isPositive(reply));
         if (decision.observed) events.observed.publish({ outcome: refusalOutcome(decision.observed.reply, decision.observed.reason) });
         const observed = decision.observed ? { wouldReject: { ...decision.observed } } : {};
-        logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed, dkim }, 'message relayed');
+        // The sender's forged verdicts and Exchange headers: who tries what, for the admin.
+        const removedHeaders = removed.size > 0 ? { removedHeaders: [...removed] } : {};
+        logger.info({ ...facts(), reply, queueId: queueIdOf(reply), ...observed, ...removedHeaders, dkim }, 'message relayed');
         return reply;
       } catch (error) {
         publishMessage('failed', spool.size);

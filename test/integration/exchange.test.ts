@@ -86,10 +86,19 @@ describe('in front of an upstream without XCLIENT (Exchange): our Received heade
       'X-MS-Exchange-AntiSpam-Relay: 0',
       'X-MS-Exchange-CrossTenant-Id: kept',
     ].join('\r\n').replaceAll('\n\t', '\r\n\t');
-    const { delivered } = await deliver(proxy.port, async (tag) => (await fixture('clean.eml', tag)).replace(/^Subject:/m, `${forged}\r\nSubject:`));
+    const { delivered, queueId } = await deliver(proxy.port, async (tag) => (await fixture('clean.eml', tag)).replace(/^Subject:/m, `${forged}\r\nSubject:`));
     assert.deepEqual(valuesOf(delivered, SCL), ['1']);
     const exchangeFields = fields(delivered).filter(([name]) => /^x-ms-exchange-/i.test(name));
     assert.deepEqual(exchangeFields, [[SCL, '1'], ['X-MS-Exchange-CrossTenant-Id', 'kept']]);
+    const line = captured.lines.find((entry) => entry.msg === 'message relayed' && entry.queueId === queueId);
+    assert.deepEqual(line?.removedHeaders, [
+      SCL,
+      'x-ms-exchange-organization-scl',
+      'X-MS-Exchange-Organization-AuthAs',
+      'X-MS-Exchange-Organization-AuthSource',
+      'X-MS-Exchange-ExternalHop-AntiSpam-Report',
+      'X-MS-Exchange-AntiSpam-Relay',
+    ], 'the message\'s log line names what the sender tried');
   });
 });
 

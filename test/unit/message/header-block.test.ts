@@ -28,6 +28,18 @@ describe('editHeaderBlock', () => {
     );
   });
 
+  test('the names of the removed fields are reported as the sender wrote them, each once, a few and short', () => {
+    const removed = new Set<string>();
+    editHeaderBlock(Buffer.from('X-MS-Exchange-Organization-SCL: -1\r\nx-ms-exchange-organization-scl : -1\r\nFrom: a\r\nX-MS-Exchange-Organization-SCL: -1\r\n'), { remove: ['X-MS-Exchange-Organization-*'], add: [] }, removed);
+    assert.deepEqual([...removed], ['X-MS-Exchange-Organization-SCL', 'x-ms-exchange-organization-scl']);
+    const many = new Set<string>();
+    const block = Array.from({ length: 50 }, (_, i) => `X-Spam-${i}-${'a'.repeat(200)}: x\r\n`).join('');
+    assert.equal(edit(block, ['X-Spam-*']), '');
+    editHeaderBlock(Buffer.from(block), { remove: ['X-Spam-*'], add: [] }, many);
+    assert.equal(many.size, 20);
+    assert.ok([...many].every((name) => name.length === 100));
+  });
+
   test('the characters of a name are literal, never a regular expression', () => {
     assert.equal(edit('X-A.B: 1\r\nX-AxB: 2\r\nX-(C): 3\r\n', ['X-A.B', 'X-(C)']), 'X-AxB: 2\r\n');
   });
