@@ -71,7 +71,8 @@ export async function startProxy(config: Config, options: ProxyOptions): Promise
   const address = addresses[0]!;
   // Still in the turn the bind completed in: no client byte has been read yet.
   dropPrivileges(local.runAs, logger);
-  logger.info({ listen: addresses.length === 1 ? address : addresses, upstream: upstreamServers(config.upstream).map(serverLabel).join(', '), spool: local.spool.dir }, 'smtp-scan-proxy listening');
+  const more = addresses.length > 1 ? { listeners: addresses } : {};
+  logger.info({ listen: address, ...more, upstream: upstreamServers(config.upstream).map(serverLabel).join(', '), spool: local.spool.dir }, 'smtp-scan-proxy listening');
   void probeUpstream(runtime.connectUpstream, runtime.linkSettings, logger);
   const running = listeners;
   return {

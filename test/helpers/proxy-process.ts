@@ -79,7 +79,11 @@ export async function spawnProxyProcess(config: Record<string, unknown>): Promis
 
 /** The YAML config of a proxy process, with the tests' defaults; also for rewriting it before a SIGHUP. */
 export async function writeProxyConfig(file: string, spoolDir: string, config: Record<string, unknown>): Promise<void> {
-  const listen = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false, ...(config.listen as object) };
+  const defaults = { host: '127.0.0.1', port: 0, hostname: 'proxy.example.test', reverseLookup: false };
+  // One listener or a list of them (listen takes both): each gets the defaults.
+  const listen = Array.isArray(config.listen)
+    ? config.listen.map((entry: Record<string, unknown>) => ({ ...defaults, ...entry }))
+    : { ...defaults, ...(config.listen as object) };
   // One process unless the test asks for workers: memory figures are read from this PID.
   const full = { workers: 1, ...config, listen, spool: { dir: spoolDir, ...(config.spool as object) } };
   await writeFile(file, stringify(full));
