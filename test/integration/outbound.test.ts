@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
+import { pino } from 'pino';
+import { AccountLimits } from '../../src/outbound/account-limits.js';
+import { outboundSchema } from '../../src/outbound/config.js';
 import { capturedLogger } from '../helpers/captured-logger.js';
 import { EICAR } from '../helpers/eicar.js';
 import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -161,5 +165,22 @@ describe('outbound policy on a submission listener', () => {
     );
     assert.ok(await nothingDelivered('bob', to.tag));
     await client.quit();
+  });
+});
+
+describe('account limits in Redis', () => {
+  test('two proxies sharing a Redis count one account together', async () => {
+    const settings = outboundSchema.parse({ limits: { store: 'redis', redis: { url: `redis://127.0.0.1:${services.redisPort}` }, messagesPerDay: 3 } }).limits;
+    const [first, second] = [0, 1].map(() => AccountLimits.create(settings, pino({ level: 'silent' }), { clustered: false }));
+    // Redis keeps counts from earlier runs for a day: a login of this run only.
+    const login = `shared-${randomBytes(4).toString('hex')}@example.test`;
+    try {
+      const seen = [];
+      for (const limits of [first!, second!, first!, second!]) seen.push((await limits.message(login))?.limit);
+      assert.deepEqual(seen, [undefined, undefined, undefined, 'messagesPerDay']);
+    } finally {
+      await first!.close();
+      await second!.close();
+    }
   });
 });
