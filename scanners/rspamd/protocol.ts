@@ -11,7 +11,7 @@ import { scanError, type EngineAction, type Verdict } from '../../src/scan/verdi
 export const MAX_RESPONSE = 1024 * 1024;
 
 /**
- * The session as Rspamd's request headers: IP, Helo, Hostname (the client's PTR name; left out
+ * The session as Rspamd's request headers: IP (none for a message from a file), Helo, Hostname (the client's PTR name; left out
  * when it has none, so Rspamd does not take "unknown" for a name), From, one Rcpt per recipient,
  * User (the login of a submission session: Rspamd then treats the mail as outbound), Queue-Id
  * (our session id, so its log and ours join), MTA-Name (our host name).
@@ -19,11 +19,11 @@ export const MAX_RESPONSE = 1024 * 1024;
 export function requestHeaders(session: ScanSession, length: number): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {
     'Content-Length': String(length),
-    IP: session.clientAddress,
     From: session.mailFrom,
     'Queue-Id': session.id,
     'MTA-Name': session.hostname,
   };
+  if (session.clientAddress !== '') headers.IP = session.clientAddress;
   if (session.helo !== undefined) headers.Helo = session.helo;
   if (session.clientName !== undefined) headers.Hostname = session.clientName;
   if (session.rcptTo.length > 0) headers.Rcpt = [...session.rcptTo];

@@ -8,6 +8,8 @@ import type { ScanSession } from '../../src/scan/scan-session.js';
  * relay rules see no client at all). Scan input only: what reaches the upstream is unchanged.
  */
 export function clientHopLine(session: ScanSession): Buffer {
+  // A message from a file (the scan command) came from no client: it has whatever Received lines it has.
+  if (session.clientAddress === '') return Buffer.alloc(0);
   const facts = {
     helo: session.helo ?? (false as const),
     name: session.clientName,

@@ -45,9 +45,9 @@ export async function scanCommand({ config, factories }: LoadedConfig, input: st
   }
 }
 
-/** A file has no SMTP session: the scanners see a local one, with no HELO and no envelope. */
+/** A file has no SMTP session: the scanners see one without a client, HELO or envelope, and add no hop for it. */
 function localSession(): ScanEnvelope {
-  return { id: 'scan', clientAddress: '127.0.0.1', protocol: 'SMTP', mailFrom: '', rcptTo: [], role: 'inbound', receivedAt: new Date() };
+  return { id: 'scan', clientAddress: '', protocol: 'SMTP', mailFrom: '', rcptTo: [], role: 'inbound', receivedAt: new Date() };
 }
 
 function report(decision: Decision, out: (line: string) => void): number {

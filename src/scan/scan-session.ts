@@ -10,6 +10,7 @@ import type { ListenerRole, SessionContext } from '../session/session-context.js
 export interface ScanSession {
   /** The proxy's session id, as in its log lines (`cid`). */
   readonly id: string;
+  /** Empty when there is no client: a message read from a file by the scan command. */
   readonly clientAddress: string;
   /** The client's PTR name, when it has one (listen.reverseLookup). */
   readonly clientName?: string;

@@ -36,6 +36,10 @@ describe('rspamd protocol: request headers', () => {
     });
   });
 
+  test('a message from a file (the scan command) has no client: no IP header', () => {
+    assert.equal(requestHeaders(scanSession({ clientAddress: '' }), 1).IP, undefined);
+  });
+
   test('a control character in a value cannot end its header line', () => {
     const headers = requestHeaders(scanSession({ helo: 'evil\r\nUser: admin' }), 1);
     assert.equal(headers.Helo, 'evil??User: admin');

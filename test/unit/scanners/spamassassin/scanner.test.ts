@@ -80,6 +80,18 @@ describe('spamassassin adapter against a fake spamd', () => {
     }
   });
 
+  test('a message from a file (the scan command: no client) goes as it is, with no Received line', async () => {
+    let request: SpamcRequest | undefined;
+    const server = await answering(GTUBE_REPLY, (r) => (request = r));
+    try {
+      await tcp(server.port).scan(memoryMessage('x'), within(), scanSession({ clientAddress: '' }));
+      assert.deepEqual(request?.headers, ['Content-length: 1']);
+      assert.equal(request?.body.toString(), 'x');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('an empty message sends the client\'s Received line alone', async () => {
     let request: SpamcRequest | undefined;
     const server = await answering(captured('symbols-empty.txt'), (r) => (request = r));
