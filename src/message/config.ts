@@ -16,7 +16,7 @@ const scl = z
 /** A header field name, "*" standing for any characters ("X-MS-Exchange-*-AntiSpam-*"). */
 const headerPattern = z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'a header field name, * for any characters');
 
-/** Our own Received header: `auto` when the upstream session did not take the client's identity. */
+/** Our own Received header; `auto`: unless a Received header names the client already (message-headers.ts). */
 export const receivedSchema = z.enum(['auto', 'always', 'never']).default('auto');
 
 export const exchangeSchema = z
