@@ -1,5 +1,6 @@
 import type { SMTPServerSession } from 'smtp-server';
 import type { ListenerRole, SessionContext } from '../session/session-context.js';
+import { forwardedAddress, forwardedProtocol } from '../session/forwarded-client.js';
 
 /**
  * The session a message came in on, as scanners see it. Engines judge better with it: spamd
@@ -38,13 +39,15 @@ export type ScanEnvelope = Omit<ScanSession, 'hostname'>;
 export function scanEnvelopeOf(session: SMTPServerSession, context: SessionContext): ScanEnvelope {
   const name = session.clientHostname && !session.clientHostname.startsWith('[') ? { clientName: session.clientHostname } : {};
   const helo = session.hostNameAppearsAs ? { helo: session.hostNameAppearsAs } : {};
-  const tls = session.tlsOptions ? { tls: { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } } : {};
+  // A client named by XFORWARD spoke to its MTA, not to us: its PROTO is the MTA's word, its TLS unknown.
+  const forwarded = forwardedAddress(session) !== undefined;
+  const tls = session.tlsOptions && !forwarded ? { tls: { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } } : {};
   return {
     id: session.id,
     clientAddress: session.remoteAddress,
     ...name,
     ...helo,
-    protocol: session.transmissionType || 'SMTP',
+    protocol: (forwarded ? forwardedProtocol(session) : session.transmissionType) || 'SMTP',
     ...tls,
     mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
     rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),

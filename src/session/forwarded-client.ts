@@ -14,6 +14,12 @@ export function forwardedAddress(session: { readonly xForward?: ReadonlyMap<stri
   return typeof address === 'string' && address ? address : undefined;
 }
 
+/** The protocol (SMTP, ESMTP) the client named by XFORWARD spoke to its peer, when the peer said. */
+export function forwardedProtocol(session: { readonly xForward?: ReadonlyMap<string, string | number | false> }): string | undefined {
+  const proto = session.xForward?.get('PROTO');
+  return typeof proto === 'string' && proto ? proto : undefined;
+}
+
 /**
  * A session whose peer (Postfix's smtpd with smtpd_proxy_filter, listen.xforward) names the
  * real client with XFORWARD, which Postfix sends after EHLO and before MAIL. smtp-server then
