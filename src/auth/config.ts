@@ -1,8 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/units.js';
-
-/** Whole seconds, as rate-limiter-flexible counts them (see src/screen/rate-limits.ts). */
-const window = duration.refine((ms) => ms >= 1000 && ms % 1000 === 0, 'a whole number of seconds, at least 1s');
+import { limitStoreKeys, limitWindow } from '../screen/limiter-set.js';
 
 /**
  * At most `limit` failed logins per `window` for one key; past it every AUTH is answered 454
@@ -12,13 +9,17 @@ const failedLoginLimit = (limit: number) =>
   z
     .strictObject({
       limit: z.number().int().min(0).default(limit),
-      window: window.default(900_000),
+      window: limitWindow.default(900_000),
     })
     .prefault({});
 
-/** Failed logins counted per client address (a guesser) and per user (a guessed account). */
+/**
+ * Failed logins counted per client address (a guesser) and per user (a guessed account), in
+ * memory (one proxy, all its workers) or Redis (every instance using it).
+ */
 const failedLogins = z
   .strictObject({
+    ...limitStoreKeys,
     perAddress: failedLoginLimit(10),
     perUser: failedLoginLimit(10),
     /** IPv6 clients are counted per network of this many bits, as screening counts them. */

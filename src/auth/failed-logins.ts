@@ -1,61 +1,43 @@
-import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { RateLimiterCluster, RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { clientKey } from '../screen/rate-limit-key.js';
+import { LimiterSet } from '../screen/limiter-set.js';
 import type { FailedLoginSettings } from './config.js';
-
-/** How long a worker waits for the cluster primary's count before letting the login be tried. */
-const PRIMARY_TIMEOUT = 1000;
 
 type Scope = 'address' | 'user';
 
 /**
- * Failed logins per client address and per user, counted with rate-limiter-flexible as
- * screening's limits are (in the cluster primary when there are workers, so the limit is the
- * whole proxy's). Only failures count: a user who logs in often is never held back. A limiter
- * that fails lets the login be tried: the password check still stands.
+ * Failed logins per client address and per user, in the store the settings name (memory, all
+ * workers together; or Redis, shared by every instance), as screening's limits are kept. Only
+ * failures count: a user who logs in often is never held back. A store that fails lets the
+ * login be tried: the password check still stands.
  */
 export class FailedLogins {
-  private readonly limiters = new Map<Scope, { limiter: RateLimiterAbstract; limit: number }>();
+  private readonly limits: LimiterSet<Scope>;
 
   constructor(
     private readonly settings: FailedLoginSettings,
-    private readonly logger: Logger,
-    clustered = cluster.isWorker,
+    logger: Logger,
+    options: { clustered?: boolean } = {},
   ) {
-    const scopes = [['address', settings.perAddress], ['user', settings.perUser]] as const;
-    for (const [scope, { limit, window }] of scopes) {
-      if (limit === 0) continue;
-      // The cluster primary keeps the options it first saw for a prefix, so the prefix names them.
-      const options = { keyPrefix: `ssp-auth:${scope}:${limit}/${window}`, points: limit, duration: window / 1000, timeoutMs: PRIMARY_TIMEOUT };
-      this.limiters.set(scope, { limiter: clustered ? new RateLimiterCluster(options) : new RateLimiterMemory(options), limit });
-    }
+    const limits = { address: settings.perAddress, user: settings.perUser };
+    this.limits = LimiterSet.create('failed-login limits', 'ssp-auth', limits, settings, logger, options);
   }
 
   /** Which count is used up ('address' first), or undefined when the login may be tried. */
   async overLimit(address: string, user: string): Promise<Scope | undefined> {
     for (const [scope, key] of this.keys(address, user)) {
-      const entry = this.limiters.get(scope);
-      if (!entry) continue;
-      try {
-        const seen = await entry.limiter.get(key);
-        if (seen && seen.consumedPoints >= entry.limit) return scope;
-      } catch (error) {
-        this.logger.error({ err: error, scope }, 'failed-login limits: could not read the count; the login is tried');
-      }
+      if (await this.limits.exhausted(scope, key)) return scope;
     }
     return undefined;
   }
 
   /** Counts one failed login against the client's address and the user it tried. */
   async failed(address: string, user: string): Promise<void> {
-    await Promise.all(this.keys(address, user).map(async ([scope, key]) => {
-      try {
-        await this.limiters.get(scope)?.limiter.penalty(key, 1);
-      } catch (error) {
-        this.logger.error({ err: error, scope }, 'failed-login limits: could not count a failure');
-      }
-    }));
+    await Promise.all(this.keys(address, user).map(([scope, key]) => this.limits.consume(scope, key)));
+  }
+
+  close(): Promise<void> {
+    return this.limits.close();
   }
 
   private keys(address: string, user: string): (readonly [Scope, string])[] {

@@ -68,6 +68,11 @@ export class ListenerAuth {
     return { reply, user: credentials.username };
   }
 
+  /** Shutdown: the failed-login store's connection (Redis) is let go. */
+  close(): Promise<void> {
+    return this.failures.close();
+  }
+
   private async checkFile(credentials: Credentials): Promise<SmtpReply> {
     const user = await this.users!.verify(credentials.username, credentials.password);
     return user ? replies.loginAccepted : replies.loginFailed;

@@ -68,7 +68,8 @@ interface Limiter {
 
 /**
  * Named limits kept in one store (memory, the cluster primary's memory, or Redis with local
- * limits while it is down). consume() counts one event and says whether it is over the limit;
+ * limits while it is down). consume() counts one event and says whether it is over the limit
+ * (exhausted() asks the same without counting);
  * a limiter that fails lets the event through: a limit is protection, never a reason to
  * tempfail all mail. `what` names the limits in log lines (rate limits, account limits).
  */
@@ -133,6 +134,26 @@ export class LimiterSet<Name extends string> {
       return false;
     } catch (error) {
       if (error instanceof RateLimiterRes) return true;
+      this.failed(name, error);
+      return false;
+    } finally {
+      if (entry.fallback) this.noteRedis(entry.fallback.servedLocally(options));
+    }
+  }
+
+  /**
+   * Whether `key` has used up its limit in the current window, without counting an event: for
+   * limits that count only some events (failed logins) but hold back every later one.
+   */
+  async exhausted(name: Name, key: string): Promise<boolean> {
+    const entry = this.limiters.get(name);
+    if (!entry) return false;
+    await this.redisConnected;
+    const options = {};
+    try {
+      const seen = await entry.limiter.get(key, options);
+      return seen !== null && seen.remainingPoints <= 0;
+    } catch (error) {
       this.failed(name, error);
       return false;
     } finally {

@@ -15,10 +15,12 @@ import { Listener } from './listener.js';
  */
 export class Listeners {
   readonly all: readonly Listener[];
+  private readonly auths: ListenerAuth[] = [];
 
   constructor(config: Config, runtime: Runtime, logger: Logger) {
     this.all = config.listeners.map((settings, index) => {
       const auth = settings.auth && new ListenerAuth(settings.auth, logger);
+      if (auth) this.auths.push(auth);
       const entry = { index, ...(auth ? { auth } : {}) };
       const newSession = (session: Parameters<typeof sessionContext>[1], sessionLogger: Logger, screen: Parameters<Runtime['newSession']>[1]) =>
         runtime.newSession(sessionLogger, screen, { ...entry, context: sessionContext(settings.role, session) });
@@ -41,7 +43,9 @@ export class Listeners {
     for (const listener of this.all) listener.reconfigure(...args);
   }
 
+  /** Drains every listener (Listener.drain), then lets the logins' stores go. */
   async drain(timeout: number): Promise<void> {
     await Promise.all(this.all.map((listener) => listener.drain(timeout)));
+    await Promise.all(this.auths.map((auth) => auth.close()));
   }
 }
