@@ -27,7 +27,8 @@ const HELP = `Usage: node bench/run.mjs [options]
 Scenarios (default: all): --only pass,fake,real,idle,big,flood,failover
   pass   pass-through, no scanners: direct sink / proxy / Haraka, both regimes
   fake   fake scanners (--fake-av-ms 5, --fake-spam-ms 50): proxy (parallel) / Haraka (sequential)
-  real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka
+  real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka; then
+         the proxy with clamd + Rspamd (scripts/services.sh start rspamd) on the same load
   idle   --idle 10000 idle connections: RSS per connection, proxy / Haraka
   big    one --big-size 50000000 byte message: seconds and RSS growth, direct / proxy / Haraka
   flood  --flood-connections 1000 from --flood-addresses 20 listed clients (rbldnsd from
@@ -113,6 +114,7 @@ const proxyExtra = {
 const scannerEnv = {
   clamdPort: Number(process.env.SSP_CLAMD_PORT ?? 13310),
   spamdPort: Number(process.env.SSP_SPAMD_PORT ?? 10783),
+  rspamdPort: Number(process.env.SSP_RSPAMD_PORT ?? 10333),
   fakeAvMs: num('fake-av-ms'),
   fakeSpamMs: num('fake-spam-ms'),
 };
@@ -460,6 +462,30 @@ async function bigScenario() {
   return out;
 }
 
+/**
+ * The proxy again on the real scenario's load with Rspamd in place of spamd (clamd unchanged),
+ * as rows `proxy@rspamd` beside the spamd ones: the two engines side by side in one run.
+ */
+async function rspamdRows(scenario, regimeList) {
+  if (!targets.has('proxy') || scenario.proxyError) return;
+  if (!(await probe(scannerEnv.rspamdPort, 'GET /ping HTTP/1.0\r\n\r\n', /pong/))) {
+    scenario.rspamdNotRun = `Rspamd not answering on 127.0.0.1:${scannerEnv.rspamdPort}; start it with scripts/services.sh start rspamd`;
+    log(`real: ${scenario.rspamdNotRun}`);
+    return;
+  }
+  log('scenario: real clamd + Rspamd (proxy)');
+  const res = await withServer(
+    () => startProxy({ sinkPort: sink.port, variant: 'real-rspamd', env: scannerEnv, extra: proxyExtra }),
+    async (proxy) => {
+      const rows = {};
+      for (const r of regimeList) rows[r.key] = await cell({ label: `real/${r.key}/proxy+rspamd`, server: proxy, port: proxy.port, ...r, useSource: false });
+      return { rows };
+    },
+  );
+  if (res.error) scenario.rspamdNotRun = `the proxy with Rspamd did not start: ${res.error.split('\n')[0]}`;
+  else for (const r of regimeList) scenario.regimes[r.key].rows['proxy@rspamd'] = res.rows[r.key];
+}
+
 // ------------------------------------------------------------------ main
 async function main() {
   ensureBuilt();
@@ -491,6 +517,7 @@ async function main() {
         messages: r.key === 'many' ? Math.min(num('real-many-messages'), r.messages) : Math.min(num('real-busy-messages'), r.messages),
       }));
       results.scenarios.real = await throughputScenario('real', { regimeList: realRegimes, useSource: false, direct: false });
+      await rspamdRows(results.scenarios.real, realRegimes);
     }
   }
   if (only.has('idle')) {

@@ -10,7 +10,7 @@ const fr = (x) => (x == null || Number.isNaN(x) ? '–' : x < 100 ? x.toFixed(1)
 const mb = (x) => (x == null ? '–' : f0(x / MB));
 const ratio = (a, b) => (a == null || b == null || !b ? '–' : `${a / b >= 10 ? (a / b).toFixed(1) : (a / b).toFixed(2)}×`);
 const SERVER = new Proxy(
-  { direct: 'direct to smtp-sink', proxy: 'smtp-scan-proxy', haraka: 'Haraka' },
+  { direct: 'direct to smtp-sink', proxy: 'smtp-scan-proxy', 'proxy@rspamd': 'smtp-scan-proxy, clamd + Rspamd', haraka: 'Haraka' },
   { get: (t, k) => t[k] ?? String(k).replace(/^proxy@(\w+)=(\w+)$/, 'smtp-scan-proxy, $1: $2') },
 );
 
@@ -250,7 +250,7 @@ export function renderReport(res) {
   }
   const real = res.scenarios.real;
   if (real) {
-    L.push('## Real scanners: clamd + spamd', '');
+    L.push('## Real scanners: clamd + spamd, and clamd + Rspamd', '');
     if (real.notRun) L.push(`Not run: ${real.notRun}.`, '');
     else {
       L.push(
@@ -258,6 +258,11 @@ export function renderReport(res) {
           `${s.realManyMessages} (many senders) and ${s.realBusyMessages} (busy relay) messages, with the Node client only. ` +
           'Proxy: clamav `concurrency: 8`, spamassassin `concurrency: 5`, `maxQueue: 1000` each (so queued messages wait rather than get a 4xx), timeouts 30 s and 60 s, `rejectScore: 10`. ' +
           'Haraka: clamd and spamassassin plugins with the same hosts, `reject_threshold=10`, `[defer] error/timeouts=true`, hook timeouts 60 s and 120 s (its default of 30 s would defer the messages that wait in spamd\'s queue).',
+        '',
+        'The row "clamd + Rspamd" is the proxy again on the same load with the spamassassin entry swapped for `rspamd` (the project\'s private Rspamd 3.4, ' +
+          'two normal workers, network modules off and no Redis, so no Bayes: `scripts/lib/rspamd.sh`; spamd runs offline without Bayes too), `concurrency: 5`, its default thresholds (reject 15, tag 6); ' +
+          'its "vs Haraka" still divides by Haraka with spamd.' +
+          (real.rspamdNotRun ? ` Not run: ${real.rspamdNotRun}.` : ''),
         '',
         ...throughputTable(real, { directRates, withSource: false, withDirect: false }),
       );

@@ -96,6 +96,14 @@ export function proxyScanners(variant, env) {
           },
         ],
       };
+    case 'real-rspamd':
+      // 'real' with Rspamd in place of spamd: the README's one-line swap, same concurrency and queue.
+      return {
+        scanners: [
+          proxyScanners('real', env).scanners[0],
+          { type: 'rspamd', host: '127.0.0.1', port: env.rspamdPort, concurrency: 5, maxQueue: 1000, timeout: '60s' },
+        ],
+      };
     default:
       throw new Error(`unknown proxy variant ${variant}`);
   }
