@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { events } from '../observe/events.js';
 import type { ClientIdentity } from '../session/client-identity.js';
 import type { UpstreamLink } from '../session/upstream-link.js';
 import { replies } from '../smtp/replies.js';
@@ -55,16 +56,19 @@ export class ListenerAuth {
     const over = await this.failures.overLimit(address, credentials.username);
     if (over) {
       logger.warn({ ...facts, limit: over === 'address' ? 'perAddress' : 'perUser' }, 'login refused: too many failed logins');
+      events.login.publish({ result: 'refused' });
       return { reply: replies.tooManyFailedLogins };
     }
     const reply = this.users ? await this.checkFile(credentials) : await this.checkUpstream(credentials, context);
     if (reply.code !== 235) {
       await this.failures.failed(address, credentials.username);
       logger.info({ ...facts, reply }, 'login failed');
+      events.login.publish({ result: 'failed' });
       return { reply };
     }
     context.link.belongToUser(this.settings.type === 'upstream');
     logger.info({ ...facts, auth: this.settings.type }, 'login');
+    events.login.publish({ result: 'accepted' });
     return { reply, user: credentials.username };
   }
 

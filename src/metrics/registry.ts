@@ -139,6 +139,12 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
     help: 'MAIL commands of an authenticated account refused because the login may not use that sender',
     registers,
   });
+  const logins = new Counter({
+    name: name('logins_total'),
+    help: 'AUTH on submission listeners, by result: accepted, failed (wrong password), refused (over a failed-login limit)',
+    labelNames: ['result'],
+    registers,
+  });
   // Present from the first scrape, so rate() and absent() work before the first event.
   spoolBytes.set({ where: 'memory' }, 0);
   spoolBytes.set({ where: 'disk' }, 0);
@@ -180,6 +186,7 @@ export function createMetrics(options: { defaults: boolean } = { defaults: true 
       else endpointUp.set({ scanner: event.scanner, endpoint: event.endpoint }, Number(event.healthy));
     }),
     events.account.subscribe((event) => (event.event === 'over-limit' ? accountOverLimit.inc({ limit: event.limit }) : senderRefused.inc())),
+    events.login.subscribe(({ result }) => logins.inc({ result })),
     events.screen.subscribe((event) => {
       if ('limit' in event) return rateLimited.inc({ limit: event.limit });
       screened.inc({ verdict: event.verdict });

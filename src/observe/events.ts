@@ -97,6 +97,14 @@ export type ScreenEvent = { readonly verdict: string; readonly lists: readonly s
 export type AccountEvent = { readonly event: 'over-limit'; readonly limit: string } | { readonly event: 'sender-refused' };
 
 /**
+ * AUTH on a submission listener: accepted, failed (wrong password, unknown user, the upstream's
+ * refusal), or refused unchecked because a failed-login limit was reached.
+ */
+export interface LoginEvent {
+  readonly result: 'accepted' | 'failed' | 'refused';
+}
+
+/**
  * One of several upstream servers or scanner endpoints found healthy or not: at each upstream
  * probe, and when an endpoint is marked down or answers again (src/upstream/servers.ts,
  * src/scan/endpoints.ts). Only where there are several to choose from.
@@ -137,6 +145,7 @@ export const events = {
   health: new Topic<HealthEvent>('smtp-scan-proxy:health'),
   screen: new Topic<ScreenEvent>('smtp-scan-proxy:screen'),
   account: new Topic<AccountEvent>('smtp-scan-proxy:account'),
+  login: new Topic<LoginEvent>('smtp-scan-proxy:login'),
 };
 
 /** The reply class label of a code. */

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { capturedLogger } from '../helpers/captured-logger.js';
 import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { delta, scrape } from '../helpers/scrape.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
@@ -146,6 +147,7 @@ describe('submission listener, auth: file (users file, XCLIENT LOGIN to Postfix)
           auth: { type: 'file', file: usersFile, failedLogins: { perAddress: { limit: 3 }, perUser: { limit: 4 } } },
           upstream: { port: services.postfixSubmissionPort },
         },
+        metrics: { port: 0 },
       },
       { logger: captured.logger },
     );
@@ -184,16 +186,22 @@ describe('submission listener, auth: file (users file, XCLIENT LOGIN to Postfix)
     assert.match(received, / with ESMTPSA /);
   });
 
-  test('a scrypt user logs in too', async () => {
+  test('a scrypt user logs in too, counted as accepted', async () => {
+    const before = await scrape(proxy.metricsAddress!.port);
     const { client, auth } = await login('alice@example.test', passwords.alice, '127.0.0.32');
     await client.quit();
     assert.equal(auth.code, 235);
+    assert.equal(delta(before, await scrape(proxy.metricsAddress!.port), 'smtp_scan_proxy_logins_total', { result: 'accepted' }), 1);
   });
 
-  test('wrong password: 535 5.7.8 and "login failed" logged; the upstream is not asked', async () => {
+  test('wrong password: 535 5.7.8, "login failed" logged and counted', async () => {
+    const before = await scrape(proxy.metricsAddress!.port);
     const { client, auth } = await login('carol@example.test', 'wrong', '127.0.0.33');
     await client.quit();
+    const after = await scrape(proxy.metricsAddress!.port);
     assert.equal(auth.last, '535 5.7.8 Authentication credentials invalid');
+    assert.equal(delta(before, after, 'smtp_scan_proxy_logins_total', { result: 'failed' }), 1);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_logins_total', { result: 'accepted' }), 0);
     assert.ok(captured.lines.some((line) => line.msg === 'login failed' && line.user === 'carol@example.test' && line.client === '127.0.0.33'));
   });
 
@@ -204,8 +212,10 @@ describe('submission listener, auth: file (users file, XCLIENT LOGIN to Postfix)
       await client.quit();
       assert.equal(auth.code, 535);
     }
+    const before = await scrape(proxy.metricsAddress!.port);
     const { client, auth } = await login('alice@example.test', passwords.alice, from);
     assert.equal(auth.last, '454 4.7.0 Too many failed logins, please try again later');
+    assert.equal(delta(before, await scrape(proxy.metricsAddress!.port), 'smtp_scan_proxy_logins_total', { result: 'refused' }), 1);
     assert.equal((await client.command('MAIL FROM:<alice@example.test>')).code, 530);
     await client.quit();
     assert.ok(captured.lines.some((line) => line.msg === 'login refused: too many failed logins' && line.limit === 'perAddress' && line.client === from));
