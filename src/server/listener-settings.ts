@@ -58,6 +58,7 @@ interface ListenerShape {
   readonly tls?: 'starttls' | 'implicit' | 'off' | undefined;
   readonly auth?: { readonly type: string } | undefined;
   readonly upstream?: { readonly starttls?: string | undefined } | undefined;
+  readonly proxyProtocol?: unknown;
 }
 
 /** The listeners as a list, whichever way they were written. */
@@ -86,6 +87,11 @@ export function checkListeners(
     const tls = listenerTls(listener, config.tls !== undefined);
     if (tls !== 'off' && !config.tls) {
       ctx.addIssue({ code: 'custom', path: path(index, 'tls'), message: `tls: ${tls} needs the top-level tls key and cert` });
+    }
+    if (tls === 'implicit' && listener.proxyProtocol) {
+      // The PROXY header arrives before the TLS handshake, and src/server/proxy-accept.ts hands
+      // the socket to smtp-server after it, past smtp-server's own handshake step.
+      ctx.addIssue({ code: 'custom', path: path(index, 'tls'), message: 'tls: implicit cannot be combined with proxyProtocol; use starttls' });
     }
     if (listener.role === 'submission') {
       if (!listener.auth) ctx.addIssue({ code: 'custom', path: path(index, 'auth'), message: 'a submission listener needs auth (type file or upstream)' });

@@ -10,6 +10,7 @@ import { countingConnect, startTestProxy, type TestProxy } from '../helpers/prox
 import { delta, scrape } from '../helpers/scrape.js';
 import { headerOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
+import { UpstreamClient, type UpstreamOptions } from '../../src/upstream/client.js';
 
 /**
  * A submission listener in front of the test Postfix's submission smtpd (TLS required, AUTH
@@ -112,6 +113,34 @@ describe('submission listener, auth: upstream (relayed to Postfix and Dovecot)',
     assert.equal((await second.client.command(`AUTH PLAIN ${plain('bob@example.test', 'bob-password')}`)).code, 235);
     await second.client.quit();
     assert.equal(opened() - before, 2);
+  });
+});
+
+describe('auth: upstream: the session the user logged in on is the only one', () => {
+  let proxy: TestProxy;
+  const clients: UpstreamClient[] = [];
+
+  before(async () => {
+    const connect = async (options: UpstreamOptions) => {
+      const client = await UpstreamClient.connect(options);
+      clients.push(client);
+      return client;
+    };
+    proxy = await startTestProxy(
+      { tls: services.tls, listen: { role: 'submission', auth: { type: 'upstream' }, upstream: { port: services.postfixSubmissionPort } } },
+      { connect },
+    );
+  });
+  after(() => proxy.stop(1000));
+
+  test('lost after the login: MAIL gets 451 4.4.2, and no fresh session without the login is opened', async () => {
+    const { client } = await secured(proxy.port);
+    assert.equal((await client.command(`AUTH PLAIN ${plain('alice@example.test', 'alice-password')}`)).code, 235);
+    assert.equal(clients.length, 1);
+    clients[0]!.destroy();
+    assert.equal((await client.command('MAIL FROM:<alice@example.test>')).last, '451 4.4.2 Connection to the mail service lost, please try again later');
+    await client.quit();
+    assert.equal(clients.length, 1);
   });
 });
 

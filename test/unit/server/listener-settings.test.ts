@@ -47,6 +47,9 @@ describe('listen: one listener or a list', () => {
       'listen.upstream: auth type upstream relays passwords: upstream.starttls must be required',
     ]);
     assert.deepEqual(problems({ tls, listen: [{ port: 25 }, { ...submission, auth: { type: 'file' } }] }), ['listen[1].auth.file: Invalid input: expected string, received undefined']);
+    assert.deepEqual(problems({ tls, listen: { ...submission, tls: 'implicit', proxyProtocol: { trusted: ['10.0.0.0/8'] } } }), [
+      'listen.tls: tls: implicit cannot be combined with proxyProtocol; use starttls',
+    ]);
     assert.deepEqual(problems({ listen: [] }), ['listen: Too small: expected array to have >=1 items']);
     assert.deepEqual(problems({ listen: { prot: 25 } }), ['listen.prot: unknown key']);
   });
