@@ -16,6 +16,7 @@ import { SmtpTestClient } from '../helpers/smtp-client.js';
  * AUTH ever) and submission (our users, to Postfix's submission smtpd). Each keeps its role,
  * its TLS and its upstream.
  */
+const DENIED = '127.0.0.63';
 const password = `carol-${randomBytes(4).toString('hex')}`;
 const plain = (user: string, secret: string) => Buffer.from(`\0${user}\0${secret}`).toString('base64');
 const message = (from: string, tag: string) => `From: ${from}\r\nTo: alice@example.test\r\nSubject: ${tag}\r\n\r\nHello.\r\n`;
@@ -39,7 +40,13 @@ describe('an inbound and a submission listener in one proxy', () => {
   before(async () => {
     const users = await usersFile();
     dir = users.dir;
-    proxy = await startTestProxy({ tls: services.tls, upstream: { port: services.postfixPort }, listen: listeners(users.file) });
+    proxy = await startTestProxy({
+      tls: services.tls,
+      upstream: { port: services.postfixPort },
+      listen: listeners(users.file),
+      // A client on a denied address: refused at the inbound listener, not screened at submission.
+      screening: { action: 'drop', access: { deny: [DENIED] } },
+    });
   });
   after(async () => {
     await proxy.stop(1000);
@@ -63,8 +70,14 @@ describe('an inbound and a submission listener in one proxy', () => {
     assert.doesNotMatch(received, /Authenticated sender/);
   });
 
-  test('submission: the login and the submission upstream; Postfix names the user', async () => {
-    const client = await SmtpTestClient.afterEhlo(proxy.addresses[1]!.port, 'client.example.net', '127.0.0.62');
+  test('screening is for the inbound listener: a denied address gets 521 there', async () => {
+    const client = await SmtpTestClient.connect(proxy.addresses[0]!.port, DENIED);
+    assert.match((await client.read()).last, /^521 5\.7\.1 /);
+    client.close();
+  });
+
+  test('submission: not screened (users on dynamic addresses), the login and the submission upstream; Postfix names the user', async () => {
+    const client = await SmtpTestClient.afterEhlo(proxy.addresses[1]!.port, 'client.example.net', DENIED);
     await client.startTls();
     assert.ok((await client.command('EHLO client.example.net')).lines.includes('AUTH PLAIN LOGIN'));
     assert.equal((await client.command(`AUTH PLAIN ${plain('carol@example.test', password)}`)).code, 235);
