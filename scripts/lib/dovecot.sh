@@ -13,8 +13,9 @@ dovecot_timeout() { printf '20\n'; }
 dovecot_pid()     { pid_of "$DOVECOT_DIR/dovecot.pid" dovecot; }
 dovecot_ready()   { port_open "$SSP_DOVECOT_PORT"; }
 
+# shellcheck disable=SC2034 # the DOVECOT_* locals are read by render via ${!var}
 dovecot_launch() {
-  local user
+  local user DOVECOT_USER DOVECOT_GROUP DOVECOT_LOGIN_USER
   mkdir -p "$DOVECOT_DIR/run" "$DOVECOT_DIR/state"
   touch "$(dovecot_log)"
   for user in "${DOVECOT_USERS[@]}"; do
@@ -23,11 +24,15 @@ dovecot_launch() {
   # Dovecot's master runs as root and starts its auth process as the dovecot user itself;
   # without root, everything runs as the caller.
   if ((EUID == 0)); then
+    DOVECOT_USER=dovecot DOVECOT_GROUP=dovecot DOVECOT_LOGIN_USER=dovenull
     check_reachable dovecot "$DOVECOT_DIR"
     chown dovecot: "$DOVECOT_DIR/passwd" "$(dovecot_log)"
+  else
+    DOVECOT_USER=$(id -un) DOVECOT_GROUP=$(id -gn) DOVECOT_LOGIN_USER=$(id -un)
   fi
   chmod 600 "$DOVECOT_DIR/passwd"
-  render "$SSP_SCRIPTS/templates/dovecot.conf" "$DOVECOT_DIR/dovecot.conf" DOVECOT_DIR SSP_DOVECOT_PORT
+  render "$SSP_SCRIPTS/templates/dovecot.conf" "$DOVECOT_DIR/dovecot.conf" DOVECOT_DIR SSP_DOVECOT_PORT \
+    DOVECOT_USER DOVECOT_GROUP DOVECOT_LOGIN_USER
   # -F: foreground, so the recorded pid is Dovecot's master itself.
   spawn "$DOVECOT_DIR/dovecot.pid" "$(dovecot_log)" dovecot -F -c "$DOVECOT_DIR/dovecot.conf"
 }
