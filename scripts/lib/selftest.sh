@@ -58,6 +58,23 @@ st_postfix() {
   else fail "postfix: EHLO keywords" "$(grep -F '<-' <<<"$out")"; fi
 }
 
+# The submission smtpd: AUTH through Dovecot under TLS only, and mail only after a login.
+st_submission() {
+  local out token
+  token="selftest-auth-$$-$RANDOM"
+  out=$(st_swaks "$SSP_POSTFIX_SUBMISSION_PORT" --to alice@example.test -tls --auth PLAIN \
+    --auth-user alice@example.test --auth-password alice-password --header "X-SSP-Selftest: $token")
+  if [[ $out == *'<~  235 2.7.0 Authentication successful'* ]] && st_delivered alice "$token"; then
+    pass "postfix submission: AUTH through dovecot, delivered"
+  else fail "postfix submission: AUTH" "$(grep -E '^(<~\*|<\*\*|\*\*\*)' <<<"$out" | tail -n 4)"; fi
+
+  out=$(st_swaks "$SSP_POSTFIX_SUBMISSION_PORT" --to alice@example.test -tls --auth PLAIN \
+    --auth-user alice@example.test --auth-password wrong)
+  if [[ $out == *'<~* 535 5.7.8 Error: authentication failed'* ]]; then
+    pass "postfix submission: wrong password -> 535 5.7.8"
+  else fail "postfix submission: wrong password" "$(grep -E '^(<~\*|<\*\*)' <<<"$out" | tail -n 4)"; fi
+}
+
 st_sink() {
   local out
   out=$(st_swaks "$SSP_SINK_PORT" --to anyone@anywhere.test)
@@ -148,6 +165,7 @@ selftest() {
     "${s}_pid" >/dev/null || die "selftest: $s is not running; run scripts/services.sh start first"
   done
   st_postfix
+  st_submission
   st_sink
   st_clamd
   st_spamd
