@@ -1,9 +1,9 @@
 import { scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
-import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { bcryptCompare } from './bcrypt-worker.js';
 
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, length: number, options: object) => Promise<Buffer>;
 
@@ -44,10 +44,10 @@ export function parseUsers(text: string): Parsed {
   return { users, problems };
 }
 
-/** Whether `password` matches `hash` (bcrypt or scrypt); off the event loop's critical path. */
+/** Whether `password` matches `hash` (bcrypt or scrypt); neither holds up the event loop. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   const scryptParts = SCRYPT.exec(hash);
-  if (!scryptParts) return bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
+  if (!scryptParts) return bcryptCompare(password, hash.replace(/^\$2y\$/, '$2b$'));
   const [, ln, r, p, salt, expected] = scryptParts;
   const want = Buffer.from(expected!, 'base64');
   const N = 2 ** Number(ln);
