@@ -60,6 +60,7 @@ function checkTlsFiles(config: Config, runAs: RunAs): void {
     ['upstream.tlsCa', config.upstream.tlsCa],
     // A users file is read again whenever it changes, by then as the proxy's user.
     ...config.listeners.map((listener, index) => [`listen[${index}].auth.file`, listener.auth?.type === 'file' ? listener.auth.file : undefined] as const),
+    ...config.listeners.map((listener, index) => [`listen[${index}].upstream.tlsCa`, listener.upstream?.tlsCa] as const),
   ] as const;
   for (const [key, file] of files) {
     if (file && !mayAccess(runAs, ['-r'], file)) throw new ConfigError(`${key}: ${file} cannot be read by ${runAs.name}`);
