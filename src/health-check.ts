@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config, ListenConfig } from './config/load.js';
 import { listenerTls } from './server/listener-settings.js';
+import { ownServer, ownUpstream } from './server/listener-upstream.js';
 import { checkLocalSetup } from './local-setup.js';
 import type { ScannerFactory } from './scan/registry.js';
 import { createEndpoints, endpointLabel } from './scan/endpoints.js';
@@ -35,6 +36,12 @@ export async function healthCheck(config: Config, factories: ReadonlyMap<string,
   const lines = await Promise.all([
     ...config.listeners.map((listener) => probe(`listener ${listener.host}:${listener.port}`, () => banner(config, listener))),
     ...upstreamServers(config.upstream).map((server) => probe(`upstream ${serverLabel(server)}`, () => upstream(config, server))),
+    // A listener's own upstream (a submission service) is checked as the shared one is.
+    ...config.listeners.flatMap((listener, index) => {
+      const own = ownServer(listener) ? ownUpstream(config, listener)! : undefined;
+      const server = own && upstreamServers(own)[0]!;
+      return own && server ? [probe(`upstream ${serverLabel(server)} (listen[${index}])`, () => upstream({ ...config, upstream: own }, server))] : [];
+    }),
     ...config.scanners.flatMap((settings) => {
       const endpoints = createEndpoints(factories.get(settings.type)!, settings, { name: settings.name, logger: silentLogger });
       const labels = (settings.servers ?? [settings.options]).map(endpointLabel);

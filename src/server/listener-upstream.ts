@@ -8,7 +8,9 @@ import type { Config, ListenConfig } from '../config/load.js';
  */
 export function ownUpstream(config: Config, listener: ListenConfig): Config['upstream'] | undefined {
   if (listener.role !== 'submission' && !listener.upstream) return undefined;
-  const upstream = { ...config.upstream, ...listener.upstream };
+  // A server of its own replaces the top-level upstream.servers, not just host and port.
+  const { servers: _servers, ...single } = config.upstream;
+  const upstream = { ...(ownServer(listener) ? single : config.upstream), ...listener.upstream };
   return listener.auth?.type === 'upstream' ? { ...upstream, starttls: 'required' } : upstream;
 }
 

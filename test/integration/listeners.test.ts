@@ -110,6 +110,7 @@ describe('two listeners in the CLI with two workers', () => {
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, new RegExp(`^ok {3}listener 127\\.0\\.0\\.1:${proxy.port}: 220 `, 'm'));
       assert.match(result.stdout, /^ok {3}listener 127\.0\.0\.1:10465: 220 /m);
+      assert.match(result.stdout, new RegExp(`^ok {3}upstream 127\\.0\\.0\\.1:${services.postfixSubmissionPort} \\(listen\\[1\\]\\): 220 .*; XCLIENT offered$`, 'm'));
     } finally {
       await proxy.stop();
       await rm(users.dir, { recursive: true, force: true });

@@ -80,6 +80,10 @@ describe('what a listener offers', () => {
     assert.equal(ownUpstream(config, config.listeners[0]!), undefined);
     const own = ownUpstream(config, config.listeners[1]!)!;
     assert.deepEqual([own.host, own.port, own.starttls], ['mx.example.net', 587, 'required']);
+    // A server of its own replaces upstream.servers too.
+    const pooled = parse({ tls, upstream: { servers: [{ host: '10.0.0.25' }, { host: '10.0.0.26' }] }, listen: { ...submission, upstream: { host: '10.0.0.87', port: 587 } } });
+    const submissionUpstream = ownUpstream(pooled, pooled.listen)!;
+    assert.deepEqual([submissionUpstream.servers, submissionUpstream.host, submissionUpstream.port], [undefined, '10.0.0.87', 587]);
   });
 });
 
