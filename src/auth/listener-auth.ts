@@ -61,8 +61,10 @@ export class ListenerAuth {
     }
     const reply = this.users ? await this.checkFile(credentials) : await this.checkUpstream(credentials, context);
     if (reply.code !== 235) {
-      await this.failures.failed(address, credentials.username);
       logger.info({ ...facts, reply }, 'login failed');
+      // A 4xx is the upstream's own trouble (its SASL backend down), not a wrong password.
+      if (reply.code < 500) return { reply };
+      await this.failures.failed(address, credentials.username);
       events.login.publish({ result: 'failed' });
       return { reply };
     }
