@@ -166,10 +166,10 @@ export const commonScannerKeys = {
   tagScore: z.number().optional(),
   /** Overrides policy.mode for this scanner's findings. */
   mode: z.enum(['enforce', 'observe']).optional(),
-  /** rejectScore and tagScore for mail from submission listeners; each defaults to the one above. */
-  outbound: outboundThresholdsSchema.optional(),
   /** Several endpoints of one engine, each the type's own keys ({ host, port } or { socket }) over the entry's. */
   servers: z.array(z.looseObject({})).min(1).optional(),
+  /** rejectScore and tagScore for mail from submission listeners; each defaults to the one above. */
+  outbound: outboundThresholdsSchema.optional(),
 };
 
 export const baseSchema = z.strictObject({
@@ -187,11 +187,11 @@ export const baseSchema = z.strictObject({
   screening: screeningSchema.optional(),
   /** DKIM signing of mail from authenticated sessions and configured networks (src/dkim/). */
   dkim: dkimSchema.optional(),
-  /** Mail from submission listeners: senders per login, per-account limits (src/outbound/). */
-  outbound: outboundSchema,
   /** Our own Received header (src/message/trace-header.ts); Exchange's SCL and headers no client may set. */
   received: receivedSchema,
   exchange: exchangeSchema,
+  /** Mail from submission listeners: senders per login, per-account limits (src/outbound/). */
+  outbound: outboundSchema,
   /**
    * Processes sharing the listener (node:cluster); defaults to the number of CPUs. Client,
    * memory and scanner-queue limits are split between them.

@@ -10,8 +10,8 @@ import { scanEnvelopeOf } from '../scan/scan-session.js';
 import type { ScanStage } from '../scan/stage.js';
 import { replies } from '../smtp/replies.js';
 import { queueIdOf } from '../smtp/queue-id.js';
-import type { OutboundPolicy } from '../outbound/outbound-policy.js';
 import { isPositive, type SmtpReply } from '../smtp/reply.js';
+import type { OutboundPolicy } from '../outbound/outbound-policy.js';
 import type { MemoryBudget } from '../spool/memory-budget.js';
 import { receiveMessage } from '../spool/receive.js';
 import { Spool } from '../spool/spool.js';
@@ -51,6 +51,7 @@ export interface SessionDeps {
   /** A submission listener's logins (src/auth/listener-auth.ts). */
   readonly auth?: ListenerAuth;
 }
+
 /**
  * One client connection relayed in lockstep to its upstream session: each MAIL and RCPT gets
  * the upstream's own reply; DATA is received whole, scanned, and relayed only if the scan
@@ -110,6 +111,7 @@ export class ProxySession {
     });
     return user ? { reply, user } : { reply };
   }
+
   data(stream: Readable, session: SMTPServerSession): Promise<SmtpReply> {
     return this.guard('DATA', async () => {
       const { settings, budget, logger } = this.deps;
