@@ -1,12 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { z } from 'zod';
-import { parseCidr } from '../screen/ip-address.js';
-
-/** Kept as written, so check-config --print gives back what loads again; parsed by the signer. */
-const cidr = z.string().superRefine((text, ctx) => {
-  const parsed = parseCidr(text);
-  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `${parsed} (use an address or a CIDR range: 192.0.2.0/24, 2001:db8::/32)` });
-});
+import { addressRange } from '../screen/address-ranges.js';
 
 /** RFC 5322 field names: printable ASCII but the colon. */
 const fieldName = z.string().regex(/^[!-9;-~]+$/, 'a header field name');
@@ -44,7 +38,7 @@ export const dkimSchema = z
       )
       .min(1),
     /** Clients whose mail is signed without AUTH: your own servers, applications, the LAN. */
-    networks: z.array(cidr).default([]),
+    networks: z.array(addressRange).default([]),
     /** Signed where present; From must be one (RFC 6376 5.4). */
     headers: z.array(fieldName).min(1).default(DEFAULT_SIGNED_HEADERS),
     /** Signed once more than present, so none can be added after signing; each must be in `headers`. */

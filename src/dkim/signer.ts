@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
 import { MAX_HEADER_SIZE } from '../message/outgoing.js';
-import { parseCidr, unmapIPv4, type Cidr } from '../screen/ip-address.js';
+import { AddressRanges } from '../screen/address-ranges.js';
 import type { DkimSettings } from './config.js';
 import { fromDomain } from './from-domain.js';
 import { loadSigningKeys } from './keys.js';
@@ -37,16 +36,13 @@ export interface OutgoingMessage {
  * A message without Date or Message-ID gets them first (RFC 6409 8.2, 8.3), so they are signed.
  */
 export class MessageSigner {
-  private readonly networks = new BlockList();
+  private readonly networks: AddressRanges;
 
   constructor(
     private readonly keys: ReadonlyMap<string, readonly SigningKey[]>,
     private readonly settings: Pick<DkimSettings, 'networks' | 'headers' | 'oversign' | 'matchSender'>,
   ) {
-    for (const network of settings.networks) {
-      const { address, prefix, family } = parseCidr(network) as Cidr;
-      this.networks.addSubnet(address, prefix, family);
-    }
+    this.networks = new AddressRanges(settings.networks);
   }
 
   /** Reads the key files: throws a ConfigError naming the entry that cannot be used. */
@@ -92,9 +88,7 @@ export class MessageSigner {
   }
 
   private fromNetworks(address: string): boolean {
-    const client = unmapIPv4(address);
-    const version = isIP(client);
-    return version !== 0 && this.networks.check(client, version === 4 ? 'ipv4' : 'ipv6');
+    return this.networks.has(address);
   }
 }
 

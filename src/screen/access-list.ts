@@ -2,23 +2,15 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { blockedClientReply } from './blocked-reply.js';
 import type { SmtpReply } from '../smtp/reply.js';
-import { parseCidr, unmapIPv4, type Cidr } from './ip-address.js';
-
-const cidr = z.string().transform((text, ctx) => {
-  const parsed = parseCidr(text);
-  if (typeof parsed === 'string') {
-    ctx.addIssue({ code: 'custom', message: `${parsed} (use an address or a CIDR range: 192.0.2.0/24, 2001:db8::/32)` });
-    return z.NEVER;
-  }
-  return parsed;
-});
+import { addressRange, rangeOf } from './address-ranges.js';
+import { unmapIPv4, type Cidr } from './ip-address.js';
 
 export const accessSchema = z
   .strictObject({
     /** Skip screening: internal relays, monitoring. */
-    allow: z.array(cidr).default([]),
+    allow: z.array(addressRange).default([]),
     /** Refused like a DNS listing. */
-    deny: z.array(cidr).default([]),
+    deny: z.array(addressRange).default([]),
   })
   .prefault({});
 
@@ -44,7 +36,8 @@ export class AccessList {
       ...settings.allow.map((range) => ({ range, decision: 'allow' as const })),
     ];
     this.ranges = entries
-      .map(({ range, decision }) => {
+      .map(({ range: text, decision }) => {
+        const range = rangeOf(text);
         const list = new BlockList();
         list.addSubnet(range.address, range.prefix, range.family);
         return { decision, prefix: range.prefix, list, family: range.family };

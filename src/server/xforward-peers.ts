@@ -1,12 +1,6 @@
-import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../config/units.js';
-import { parseCidr, unmapIPv4 } from '../screen/ip-address.js';
-
-const range = z.string().superRefine((text, ctx) => {
-  const parsed = parseCidr(text);
-  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `${parsed} (use an address or a CIDR range: 127.0.0.1, 10.0.0.0/8)` });
-});
+import { AddressRanges, addressRange } from '../screen/address-ranges.js';
 
 /**
  * listen.xforward: the proxy as Postfix's before-queue filter (smtpd_proxy_filter). Peers in
@@ -15,7 +9,7 @@ const range = z.string().superRefine((text, ctx) => {
  */
 export const xforwardSchema = z.strictObject({
   /** The Postfix hosts whose smtpd connects here (smtp-server offers XFORWARD to them only). */
-  trusted: z.array(range).min(1),
+  trusted: z.array(addressRange).min(1),
   /**
    * Postfix's smtpd_proxy_timeout for this filter, when you state it: checked at start-up and
    * in --check against the longest the proxy may take to answer the end of a message.
@@ -34,20 +28,15 @@ export type XforwardSettings = z.output<typeof xforwardSchema>;
 export class XforwardPeers {
   /** Handed to smtp-server as useXForward and kept up to date in place. */
   readonly addresses: string[] = [];
-  private readonly ranges = new BlockList();
+  private readonly ranges: AddressRanges;
   private readonly connected = new Map<string, number>();
 
   constructor(settings: XforwardSettings) {
-    for (const text of settings.trusted) {
-      const cidr = parseCidr(text);
-      if (typeof cidr !== 'string') this.ranges.addSubnet(cidr.address, cidr.prefix, cidr.family);
-    }
+    this.ranges = new AddressRanges(settings.trusted);
   }
 
   trusts(address: string): boolean {
-    const plain = unmapIPv4(address);
-    const version = isIP(plain);
-    return version !== 0 && this.ranges.check(plain, version === 4 ? 'ipv4' : 'ipv6');
+    return this.ranges.has(address);
   }
 
   /** A connection from `address` was taken; true when it is a trusted peer. */

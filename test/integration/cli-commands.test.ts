@@ -101,6 +101,8 @@ describe('smtp-scan-proxy check-config', () => {
         { type: 'clamav', host: '127.0.0.1', port: 3310, timeout: '1500ms' },
         { type: 'clamav', name: 'av2', servers: [{ host: '127.0.0.1', port: 3310 }, { socket: '/run/clamd.sock' }] },
       ],
+      // Address ranges are printed as written (they once came out as objects that did not load).
+      screening: { access: { allow: ['10.0.0.0/8'], deny: ['192.0.2.7', '2001:db8::/32'] } },
     });
     const result = await runCli(['check-config', '--print', '--config', file]);
     assert.equal(result.code, 0, result.stderr);
@@ -109,6 +111,7 @@ describe('smtp-scan-proxy check-config', () => {
     assert.match(result.stdout, /^policy:\n {2}mode: enforce$/m);
     assert.match(result.stdout, /^ {4}timeout: 1500ms$/m);
     assert.match(result.stdout, /^ {2}probeInterval: 2s$/m);
+    assert.match(result.stdout, /^ {6}- 10\.0\.0\.0\/8$/m);
     const printed = parseYaml(result.stdout) as Record<string, unknown>;
     const original = parseConfig(parseYaml(readFileSync(file, 'utf8')), builtinScanners);
     assert.deepEqual(parseConfig(printed, builtinScanners), original);
