@@ -9,6 +9,7 @@ import { fromDomain } from './from-domain.js';
 import { loadSigningKeys } from './keys.js';
 import { digestMessage } from './message-digest.js';
 import { dkimSignatures, type SigningKey } from './signature.js';
+import { rfc5322Date } from '../message/date.js';
 
 export interface SigningContext {
   readonly clientAddress: string;
@@ -109,14 +110,4 @@ export function missingFields(headers: readonly ParsedHeader[], domain: string, 
   if (!has('date')) added.push(['Date', rfc5322Date(now)]);
   if (!has('message-id')) added.push(['Message-ID', `<${randomUUID()}@${domain}>`]);
   return added;
-}
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 5322 3.3 in UTC with a numeric zone ("GMT", which toUTCString gives, is obsolete syntax). */
-export function rfc5322Date(date: Date): string {
-  const two = (n: number) => String(n).padStart(2, '0');
-  const time = `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}`;
-  return `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ${time} +0000`;
 }

@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { unmapIPv4 } from '../screen/ip-address.js';
+import { rfc5322Date } from './date.js';
 
 /** What our Received header says about one client hop. */
 export interface TraceFacts {
@@ -62,14 +63,4 @@ function addressLiteral(address: string): string {
 
 function sanitized(text: string): string {
   return text.replace(/[^\x21-\x7e]|[()\\;]/g, '?');
-}
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 5322 date-time in UTC with a numeric zone ("GMT", as toUTCString writes it, is an obsolete zone). */
-export function rfc5322Date(date: Date): string {
-  const two = (value: number) => String(value).padStart(2, '0');
-  const time = `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}`;
-  return `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ${time} +0000`;
 }
