@@ -1,11 +1,6 @@
-import { xtextEncode } from './xtext.js';
-
-/** RFC 5321 4.5.3.1.4: a command line is at most 512 bytes, CRLF included. */
-export const COMMAND_LINE_LIMIT = 512;
+import { attributeItem, attributeLines } from './attribute-lines.js';
 
 const VERB = 'XCLIENT';
-// XCLIENT's own word for "unknown"; it is valid for every attribute.
-const UNAVAILABLE = '[UNAVAILABLE]';
 // Postfix decides whether the session may still use XCLIENT from its client's NAME and ADDR,
 // which an XCLIENT command changes: once they name the real client, a further XCLIENT is
 // refused ("550 5.7.0 Error: insufficient authorization"). So they travel together in the
@@ -22,27 +17,15 @@ const AUTHORIZING = new Set(['NAME', 'ADDR', 'LOGIN']);
  * over-long line.
  */
 export function xclientCommands(attributes: Readonly<Record<string, string | undefined>>, offered: ReadonlySet<string>): string[] {
-  const room = COMMAND_LINE_LIMIT - VERB.length - 2;
   const items: string[] = [];
   let last = '';
   for (const [key, value] of Object.entries(attributes)) {
     const name = key.toUpperCase();
     if (value === undefined || !offered.has(name)) continue;
-    let item = ` ${name}=${xtextEncode(value)}`;
-    if (item.length > room) item = ` ${name}=${UNAVAILABLE}`;
+    const item = attributeItem(VERB, name, value);
     if (AUTHORIZING.has(name)) last += item;
     else items.push(item);
   }
   if (last) items.push(last);
-  const lines: string[] = [];
-  let current = '';
-  for (const item of items) {
-    if (current && current.length + item.length > room) {
-      lines.push(VERB + current);
-      current = '';
-    }
-    current += item;
-  }
-  if (current) lines.push(VERB + current);
-  return lines;
+  return attributeLines(VERB, items);
 }

@@ -1,8 +1,6 @@
-import { COMMAND_LINE_LIMIT } from './xclient.js';
-import { xtextEncode } from './xtext.js';
+import { attributeItem, attributeLines } from './attribute-lines.js';
 
 const VERB = 'XFORWARD';
-const UNAVAILABLE = '[UNAVAILABLE]';
 
 /**
  * The XFORWARD command lines (Postfix XFORWARD_README) that carry `attributes`: only names the
@@ -14,20 +12,9 @@ const UNAVAILABLE = '[UNAVAILABLE]';
  */
 export function xforwardCommands(attributes: Readonly<Record<string, string>>, offered: readonly string[]): string[] {
   const names = new Set(offered.map((name) => name.toUpperCase()));
-  const room = COMMAND_LINE_LIMIT - VERB.length - 2;
-  const lines: string[] = [];
-  let current = '';
-  for (const [key, value] of Object.entries(attributes)) {
-    const name = key.toUpperCase();
-    if (!names.has(name)) continue;
-    let item = ` ${name}=${xtextEncode(value)}`;
-    if (item.length > room) item = ` ${name}=${UNAVAILABLE}`;
-    if (current && current.length + item.length > room) {
-      lines.push(VERB + current);
-      current = '';
-    }
-    current += item;
-  }
-  if (current) lines.push(VERB + current);
-  return lines;
+  const items = Object.entries(attributes)
+    .map(([key, value]) => [key.toUpperCase(), value] as const)
+    .filter(([name]) => names.has(name))
+    .map(([name, value]) => attributeItem(VERB, name, value));
+  return attributeLines(VERB, items);
 }

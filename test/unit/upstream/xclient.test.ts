@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { COMMAND_LINE_LIMIT, xclientCommands } from '../../../src/upstream/xclient.js';
+import { COMMAND_LINE_LIMIT } from '../../../src/upstream/attribute-lines.js';
+import { xclientCommands } from '../../../src/upstream/xclient.js';
 
 describe('xclientCommands', () => {
   const POSTFIX = new Set(['NAME', 'ADDR', 'PROTO', 'HELO', 'REVERSE_NAME', 'PORT', 'LOGIN', 'DESTADDR', 'DESTPORT']);

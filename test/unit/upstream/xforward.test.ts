@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { COMMAND_LINE_LIMIT } from '../../../src/upstream/xclient.js';
+import { COMMAND_LINE_LIMIT } from '../../../src/upstream/attribute-lines.js';
 import { xforwardCommands } from '../../../src/upstream/xforward.js';
 
 describe('xforwardCommands', () => {
