@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { untilGreets } from './sink.js';
 
 /**
  * A private Postfix smtp-sink on a fixed port that keeps every message it accepted as a file
@@ -34,11 +34,7 @@ export class CaptureSink {
   async resume(): Promise<void> {
     const child = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', '-h', `sink${this.port}.example.test`, '-d', `${this.dir}/%H%M%S.`, `127.0.0.1:${this.port}`, '100'], { stdio: 'ignore' });
     this.#child = child;
-    const deadline = Date.now() + 10_000;
-    while (!(await greets(this.port))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`smtp-sink on ${this.port} did not start`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await untilGreets(this.port, child, Date.now() + 10_000);
   }
 
   /** Kills it at once, as a crash would: sessions in flight are cut. */
@@ -65,19 +61,4 @@ export class CaptureSink {
     await this.kill();
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('data', (chunk) => {
-      socket.destroy();
-      resolve(chunk.toString().startsWith('220'));
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -24,26 +24,7 @@ export async function startSink(flags: string[] = []): Promise<Sink> {
   const port = await freePort();
   const child = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', ...flags, `127.0.0.1:${port}`, '100'], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ready = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      // A knock from an ephemeral port that happens to be `port` connects to itself and never hears a banner.
-      socket.once('connect', () => {
-        if (socket.localPort !== port) return;
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('data', (chunk) => {
-        socket.destroy();
-        resolve(chunk.toString().startsWith('220'));
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ready) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('smtp-sink did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await untilGreets(port, child, Date.now() + 10_000);
   return {
     port,
     process: child,
@@ -52,4 +33,33 @@ export async function startSink(flags: string[] = []): Promise<Sink> {
       await exited;
     },
   };
+}
+
+/** Waits until smtp-sink on `port` sends its 220 banner; throws when it exited or the deadline passed. */
+export async function untilGreets(port: number, child: ChildProcess, deadline: number): Promise<void> {
+  while (!(await greets(port))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`smtp-sink on ${port} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function greets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    // A knock from an ephemeral port that happens to be `port` connects to itself and never hears a banner.
+    socket.once('connect', () => {
+      if (socket.localPort !== port) return;
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('data', (chunk) => {
+      socket.destroy();
+      resolve(chunk.toString().startsWith('220'));
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
