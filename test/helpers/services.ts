@@ -28,6 +28,10 @@ export const services = {
   get postfixIpv6Port(): number {
     return Number(required('SSP_POSTFIX_IPV6_PORT'));
   },
+  /** The test Postfix without CHUNKING in its EHLO reply: the proxy sends messages with DATA. */
+  get postfixNoChunkingPort(): number {
+    return Number(required('SSP_POSTFIX_NO_CHUNKING_PORT'));
+  },
   /** Postfix's before-queue filter layout: the smtpd clients connect to, with smtpd_proxy_filter. */
   get postfixBeforeQueuePort(): number {
     return Number(required('SSP_POSTFIX_BEFORE_QUEUE_PORT'));
