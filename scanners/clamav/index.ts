@@ -5,21 +5,15 @@ import { scanError, type Verdict } from '../../src/scan/verdict.js';
 import type { SpooledMessage } from '../../src/spool/message.js';
 import { ClamdError, command, describe, instream, type ClamdEndpoint } from './client.js';
 import { PING, VERSION, isPong, parseScanReply, parseVersion } from './protocol.js';
+import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
 
-// No defaults for host/port in the schema: a default would make them look set next to `socket`.
 const options = z
   .strictObject({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    /** Path of clamd's LocalSocket. */
-    socket: z.string().min(1).optional(),
+    ...endpointKeys,
     /** Upper bound of one INSTREAM chunk; clamd accepts any size up to StreamMaxLength. */
     chunkSize: z.number().int().min(1).max(16 * 1024 * 1024).default(64 * 1024),
   })
-  .refine((o) => o.socket === undefined || (o.host === undefined && o.port === undefined), {
-    message: 'set either socket or host/port, not both',
-    path: ['socket'],
-  });
+  .refine(...oneEndpoint);
 
 export type ClamavOptions = z.infer<typeof options>;
 
@@ -31,10 +25,7 @@ export class ClamavScanner implements Scanner {
 
   constructor(name: string, options: ClamavOptions) {
     this.name = name;
-    this.#endpoint =
-      options.socket === undefined
-        ? { host: options.host ?? '127.0.0.1', port: options.port ?? 3310 }
-        : { path: options.socket };
+    this.#endpoint = endpointOf(options, 3310);
     this.#chunkSize = options.chunkSize;
   }
 

@@ -7,19 +7,9 @@ import { scanError, type Verdict } from '../../src/scan/verdict.js';
 import type { SpooledMessage } from '../../src/spool/message.js';
 import { RspamdError, describe, request, type RspamdEndpoint } from './client.js';
 import { checkVerdict, parseVersion, requestHeaders } from './protocol.js';
+import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
 
-// No defaults for host/port in the schema: a default would make them look set next to `socket`.
-const options = z
-  .strictObject({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    /** Path of a normal worker's unix socket (bind_socket = "/run/rspamd/normal.sock"). */
-    socket: z.string().min(1).optional(),
-  })
-  .refine((o) => o.socket === undefined || (o.host === undefined && o.port === undefined), {
-    message: 'set either socket or host/port, not both',
-    path: ['socket'],
-  });
+const options = z.strictObject(endpointKeys).refine(...oneEndpoint);
 
 export type RspamdOptions = z.infer<typeof options>;
 
@@ -31,8 +21,7 @@ export class RspamdScanner implements Scanner {
 
   constructor(name: string, options: RspamdOptions) {
     this.name = name;
-    this.#endpoint =
-      options.socket === undefined ? { host: options.host ?? '127.0.0.1', port: options.port ?? 11333 } : { path: options.socket };
+    this.#endpoint = endpointOf(options, 11333);
   }
 
   /** The message (or the fan-out's truncated view of it) with the session as Rspamd's headers. */

@@ -8,21 +8,15 @@ import type { SpooledMessage } from '../../src/spool/message.js';
 import { clientHopLine, withPrefix } from '../shared/client-hop.js';
 import { SpamdError, describe, request, type SpamdEndpoint } from './client.js';
 import { PING, SpamdProtocolError, VERSION_PROBE, encodeRequest, isPong, parseVersion, symbolsVerdict } from './protocol.js';
+import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
 
-// No defaults for host/port in the schema: a default would make them look set next to `socket`.
 const options = z
   .strictObject({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    /** Path of spamd's --socketpath. */
-    socket: z.string().min(1).optional(),
+    ...endpointKeys,
     /** Sent as `User:` so spamd applies that user's preferences. */
     user: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'printable ASCII without spaces').optional(),
   })
-  .refine((o) => o.socket === undefined || (o.host === undefined && o.port === undefined), {
-    message: 'set either socket or host/port, not both',
-    path: ['socket'],
-  });
+  .refine(...oneEndpoint);
 
 export type SpamassassinOptions = z.infer<typeof options>;
 
@@ -34,10 +28,7 @@ export class SpamassassinScanner implements Scanner {
 
   constructor(name: string, options: SpamassassinOptions) {
     this.name = name;
-    this.#endpoint =
-      options.socket === undefined
-        ? { host: options.host ?? '127.0.0.1', port: options.port ?? 783 }
-        : { path: options.socket };
+    this.#endpoint = endpointOf(options, 783);
     this.#user = options.user;
   }
 
