@@ -19,16 +19,22 @@ import { holdIdle, nodeClient, smtpSource } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, memory, resetPeak, sampler, setPidDir, stopAll } from './lib/procs.mjs';
 import { failoverScenario, scannerFailoverScenario } from './lib/failover.mjs';
 import { floodScenario } from './lib/flood.mjs';
+import { clamsmtpVersion, startClamsmtp } from './lib/clamsmtp.mjs';
 import { renderReport } from './lib/report.mjs';
 import { BENCH_DIR, ROOT_DIR, RUN_DIR, startHaraka, startProxy, startSink, tail } from './lib/targets.mjs';
 
 const HELP = `Usage: node bench/run.mjs [options]
 
-Scenarios (default: all): --only pass,fake,real,idle,big,flood,failover
+Scenarios (default: all): --only pass,fake,real,clamsmtp,engines,idle,big,flood,failover
   pass   pass-through, no scanners: direct sink / proxy / Haraka, both regimes
   fake   fake scanners (--fake-av-ms 5, --fake-spam-ms 50): proxy (parallel) / Haraka (sequential)
   real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka; then
          the proxy with clamd + Rspamd (scripts/services.sh start rspamd) on the same load
+  clamsmtp  clamd only: the proxy / ClamSMTP (Debian's clamsmtp, started by the bench), both
+         regimes, smtp-source with --clamsmtp-messages 1000 each, at most --clamsmtp-seconds 45
+         per cell (ClamSMTP's listen backlog of 5 drops connects: msg/s is then over the cap)
+  engines   clamd + Rspamd: the proxy / Haraka with haraka-plugin-clamd + haraka-plugin-rspamd,
+         both regimes, --engines-messages 500 each (Node client)
   idle   --idle 10000 idle connections: RSS per connection, proxy / Haraka
   big    one --big-size 50000000 byte message: seconds and RSS growth, direct / proxy / Haraka
   flood  --flood-connections 1000 from --flood-addresses 20 listed clients (rbldnsd from
@@ -64,7 +70,7 @@ const numberOpt = (name, dflt) => [name, { type: 'string', default: process.env[
 const { values: argv } = parseArgs({
   options: {
     help: { type: 'boolean', short: 'h' },
-    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,idle,big,flood,failover' },
+    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,clamsmtp,engines,idle,big,flood,failover' },
     targets: { type: 'string', default: process.env.BENCH_TARGETS ?? 'direct,proxy,haraka' },
     ...Object.fromEntries([
       numberOpt('many-sessions', 200),
@@ -75,6 +81,9 @@ const { values: argv } = parseArgs({
       numberOpt('latency-messages', 1000),
       numberOpt('real-many-messages', 100),
       numberOpt('real-busy-messages', 100),
+      numberOpt('clamsmtp-messages', 1000),
+      numberOpt('clamsmtp-seconds', 45),
+      numberOpt('engines-messages', 500),
       numberOpt('idle', 10000),
       numberOpt('idle-procs', 2),
       numberOpt('big-size', 50_000_000),
@@ -141,6 +150,9 @@ const results = {
     latencyMessages: num('latency-messages'),
     realManyMessages: num('real-many-messages'),
     realBusyMessages: num('real-busy-messages'),
+    clamsmtpMessages: num('clamsmtp-messages'),
+    clamsmtpSeconds: num('clamsmtp-seconds'),
+    enginesMessages: num('engines-messages'),
     idle: num('idle'),
     idleProcs: num('idle-procs'),
     bigSize: num('big-size'),
@@ -238,7 +250,7 @@ const ZERO = { counts: { '2xx': 0 } };
  * latency. Measures the server's RSS peak (sampled) and CPU seconds over both runs, and the
  * messages the sink received.
  */
-async function cell({ label, server, port, sessions, messages, reuse, useSource = true, useClient = true }) {
+async function cell({ label, server, port, sessions, messages, reuse, useSource = true, useClient = true, capMs = cellTimeoutMs }) {
   const out = { label, sessions, messages, reuse };
   if (remaining() < 45_000) {
     out.skipped = 'time budget of the run used up';
@@ -255,7 +267,7 @@ async function cell({ label, server, port, sessions, messages, reuse, useSource 
   const s = pid ? sampler(pid, 100) : null;
   const size = num('size');
   if (useSource) {
-    out.source = await smtpSource({ port, sessions, messages, size, reuse, timeoutMs: Math.min(cellTimeoutMs, remaining() - 15_000) });
+    out.source = await smtpSource({ port, sessions, messages, size, reuse, timeoutMs: Math.min(capMs, remaining() - 15_000) });
   }
   if (useClient) {
     out.client = await nodeClient({
@@ -264,7 +276,7 @@ async function cell({ label, server, port, sessions, messages, reuse, useSource 
       messages: clientMessages,
       size,
       reuse,
-      timeoutMs: Math.min(cellTimeoutMs, remaining() - 15_000),
+      timeoutMs: Math.min(capMs, remaining() - 15_000),
     });
   }
   await sleep(300); // the sink's counter is written when a session ends
@@ -486,6 +498,53 @@ async function rspamdRows(scenario, regimeList) {
   else for (const r of regimeList) scenario.regimes[r.key].rows['proxy@rspamd'] = res.rows[r.key];
 }
 
+/**
+ * Each server in `servers` ([key, start function]) in turn, on the same regimes: the peers of
+ * issue 13 beside the proxy with the same engines.
+ */
+async function sideBySide(variant, servers, { regimeList, ...load }) {
+  const scenario = { variant, regimes: {}, errors: {} };
+  for (const r of regimeList) scenario.regimes[r.key] = { name: r.name, sessions: r.sessions, messages: r.messages, reuse: r.reuse, rows: {} };
+  for (const [who, startFn] of servers) {
+    const res = await withServer(startFn, async (server) => {
+      const rows = {};
+      for (const r of regimeList) rows[r.key] = await cell({ label: `${variant}/${r.key}/${who}`, server, port: server.port, ...r, ...load });
+      return { rows };
+    });
+    if (res.error) {
+      scenario.errors[who] = res.error;
+      log(`${variant}: ${who} did not start: ${res.error.split('\n')[0]}`);
+    } else for (const r of regimeList) scenario.regimes[r.key].rows[who] = res.rows[r.key];
+  }
+  return scenario;
+}
+
+async function peerScenarios(regimeList) {
+  const up = await scannersUp();
+  const rspamd = await probe(scannerEnv.rspamdPort, 'GET /ping HTTP/1.0\r\n\r\n', /pong/);
+  const sized = (n) => regimeList.map((r) => ({ ...r, messages: n }));
+  const proxy = (variant) => () => startProxy({ sinkPort: sink.port, variant, env: scannerEnv, extra: proxyExtra, name: `proxy-${variant}` });
+  if (only.has('clamsmtp')) {
+    log('scenario: clamd only, proxy / ClamSMTP');
+    results.scenarios.clamsmtp = up.clamd
+      ? await sideBySide('clamsmtp', [['proxy', proxy('clamd')], ['clamsmtp', () => startClamsmtp({ sinkPort: sink.port, env: scannerEnv })]], {
+          regimeList: sized(num('clamsmtp-messages')),
+          useClient: false,
+          capMs: num('clamsmtp-seconds') * 1000,
+        })
+      : { notRun: `clamd not answering on 127.0.0.1:${scannerEnv.clamdPort}; run the bench through scripts/with-services.sh` };
+    results.scenarios.clamsmtp.version = clamsmtpVersion();
+  }
+  if (only.has('engines')) {
+    log('scenario: clamd + Rspamd, proxy / Haraka');
+    const haraka = () => startHaraka({ variant: 'real-rspamd', sinkPort: sink.port, env: scannerEnv, nodes: num('haraka-nodes') });
+    results.scenarios.engines =
+      up.clamd && rspamd
+        ? await sideBySide('engines', [['proxy', proxy('real-rspamd')], ['haraka', haraka]], { regimeList: sized(num('engines-messages')), useSource: false })
+        : { notRun: `clamd or Rspamd not answering on 127.0.0.1:${scannerEnv.clamdPort}/${scannerEnv.rspamdPort}; run the bench through scripts/with-services.sh` };
+  }
+}
+
 // ------------------------------------------------------------------ main
 async function main() {
   ensureBuilt();
@@ -520,6 +579,7 @@ async function main() {
       await rspamdRows(results.scenarios.real, realRegimes);
     }
   }
+  if (only.has('clamsmtp') || only.has('engines')) await peerScenarios(regimeList);
   if (only.has('idle')) {
     log(`scenario: ${num('idle')} idle connections`);
     results.scenarios.idle = await idleScenario();

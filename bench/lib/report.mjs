@@ -1,5 +1,6 @@
 // Renders bench results (bench/.run/results.json) as docs/benchmarks.md.
 import { failoverCheck, failoverSection, scannerFailoverCheck } from './failover.mjs';
+import { peerSections, peerTargets } from './peers-report.mjs';
 import { HARAKA_PLUGINS } from './targets.mjs';
 
 const MB = 2 ** 20;
@@ -164,6 +165,7 @@ export function targets(res) {
     verdict(flood?.floodUpstreamSessions != null && scans != null ? flood.floodUpstreamSessions === 0 && scans === 0 : null),
   ]);
   for (const [what, measured, ok] of [failoverCheck(res.scenarios.failover), scannerFailoverCheck(res.scenarios.failoverScanners)]) out.push([what, measured, verdict(ok)]);
+  out.push(...peerTargets(res));
   return out;
 }
 
@@ -222,7 +224,7 @@ export function renderReport(res) {
     '- Load generators, sink and servers all share the same cores, so the "direct" ceiling also includes the load generator\'s own cost.',
     '- RSS peak: the highest sum of VmRSS over the server\'s processes, sampled every 100 ms and from VmHWM (reset before each cell). CPU ms/msg: the server\'s user+system CPU per relayed message.',
     '',
-    '## Targets (issue 4)',
+    '## Targets (issues 4 and 13)',
     '',
     '| target | measured | verdict |',
     '|---|---|---|',
@@ -268,6 +270,7 @@ export function renderReport(res) {
       );
     }
   }
+  L.push(...peerSections(res));
   const idle = res.scenarios.idle;
   if (idle) {
     L.push(

@@ -80,6 +80,9 @@ export function proxyScanners(variant, env) {
           { type: 'fake-delay', name: 'fake-spam', delay: env.fakeSpamMs, concurrency: 10_000, maxQueue: 10_000 },
         ],
       };
+    case 'clamd':
+      // ClamSMTP's set-up: clamd only, the same clamav entry as 'real'.
+      return { scanners: [proxyScanners('real', env).scanners[0]] };
     case 'real':
       return {
         scanners: [
@@ -224,6 +227,7 @@ export const HARAKA_PLUGINS = {
   pass: ['no_rdns', 'rcpt_to.in_host_list', 'queue/smtp_forward'],
   fake: ['no_rdns', 'rcpt_to.in_host_list', 'fake_av', 'fake_spam', 'queue/smtp_forward'],
   real: ['no_rdns', 'rcpt_to.in_host_list', 'clamd', 'spamassassin', 'queue/smtp_forward'],
+  'real-rspamd': ['no_rdns', 'rcpt_to.in_host_list', 'clamd', 'rspamd', 'queue/smtp_forward'],
 };
 
 function harakaDir() {
@@ -278,10 +282,28 @@ export function writeHarakaDir({ variant, port, sinkPort, env, nodes }) {
       'scan_timeout=true',
       '',
     ],
+    // The plugin skips local and private client addresses by default, and the bench's clients
+    // are all 127.0.0.1: check them, as the proxy does. reject at Rspamd's "reject" action,
+    // 451 at "soft reject", as the proxy's adapter answers them.
+    'rspamd.ini': [
+      'host=127.0.0.1',
+      `port=${env.rspamdPort}`,
+      'timeout=60',
+      '',
+      '[check]',
+      'local_ip=true',
+      'private_ip=true',
+      '',
+      '[defer]',
+      'error=true',
+      'timeout=true',
+      '',
+    ],
     // Plugin hook timeouts (Haraka's default is 30 s per hook): give the real scanners as long
     // as the proxy gives its own (clamd 30 s, spamd 60 s) plus the queue wait in front of spamd.
     'clamd.timeout': ['60', ''],
     'spamassassin.timeout': ['120', ''],
+    'rspamd.timeout': ['120', ''],
     'fake_av.delay': [String(env.fakeAvMs), ''],
     'fake_spam.delay': [String(env.fakeSpamMs), ''],
   };

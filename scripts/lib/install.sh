@@ -5,9 +5,11 @@
 # spamc and libnet-ssleay-perl (swaks -tls) would come as Recommends, but
 # installing Recommends also drags in sa-compile and a C compiler.
 # systemd: systemd-analyze verify checks packaging/smtp-scan-proxy.service (absent from container images).
+# clamsmtp: only the bench runs it (its own instance beside the proxy); Debian's service would take
+# 127.0.0.1:10026, the test sink's port, so it is one of the units stopped below.
 SSP_PACKAGES=(postfix clamav-daemon spamd spamassassin spamc swaks libnet-ssleay-perl openssl rbldnsd redis-server dovecot-core haproxy rspamd systemd
-  unbound libmail-dkim-perl python3-dkim python3-nacl python3-dnspython)
-SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service rbldnsd.socket rbldnsd.service redis-server.service dovecot.service haproxy.service rspamd.service unbound.service)
+  unbound libmail-dkim-perl python3-dkim python3-nacl python3-dnspython clamsmtp)
+SYSTEM_UNITS=(postfix.service clamav-daemon.socket clamav-daemon.service clamav-freshclam.service spamd.service rbldnsd.socket rbldnsd.service redis-server.service dovecot.service haproxy.service rspamd.service unbound.service clamsmtp.service)
 
 pkg_installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
