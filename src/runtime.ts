@@ -229,6 +229,7 @@ function upstreamLinkSettings(config: Config, notices: UpstreamNotices): Upstrea
       connectTimeout: upstream.connectTimeout,
       commandTimeout: upstream.commandTimeout,
       dataTimeout: upstream.dataTimeout,
+      chunking: upstream.chunking === 'auto',
       tls: {
         mode: upstream.starttls,
         rejectUnauthorized: upstream.tlsVerify,

@@ -6,6 +6,7 @@ import { dkimSchema } from '../dkim/config.js';
 import { screeningSchema } from '../screen/config.js';
 import { checkListeners, listenEntries, listenerRoleKeys } from '../server/listener-settings.js';
 import { checkSmtpdProxyTimeout, xforwardSchema } from '../server/xforward-peers.js';
+import { upstreamChunkingKeys } from '../upstream/chunking-config.js';
 import { upstreamServersKeys } from '../upstream/servers-config.js';
 import { byteSize, duration } from './units.js';
 
@@ -72,6 +73,7 @@ const upstream = z
      */
     keepAlive: duration.default(60_000),
     ...upstreamServersKeys,
+    ...upstreamChunkingKeys,
   })
   .prefault({});
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import { parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
-import { MAX_HEADER_SIZE } from '../message/outgoing.js';
+import { MAX_HEADER_SIZE, type SizedMessage } from '../message/outgoing.js';
 import { AddressRanges } from '../screen/address-ranges.js';
 import type { DkimSettings } from './config.js';
 import { fromDomain } from './from-domain.js';
@@ -26,6 +26,8 @@ export type DkimFacts = { readonly domain: string; readonly selectors: readonly 
 
 export interface OutgoingMessage {
   readonly message: Readable;
+  /** Of `message`, in bytes, signatures included. */
+  readonly size: number;
   readonly dkim?: DkimFacts;
 }
 
@@ -55,12 +57,15 @@ export class MessageSigner {
    * The message to send upstream: signed when it is ours to sign, else as `message` makes it.
    * `message` gives a fresh stream of the same bytes at each call (outgoingMessage of the spool).
    */
-  async outgoing(message: () => Promise<Readable>, context: SigningContext): Promise<OutgoingMessage> {
-    const plain = async (dkim?: DkimFacts): Promise<OutgoingMessage> => ({ message: await message(), ...(dkim ? { dkim } : {}) });
+  async outgoing(message: () => Promise<SizedMessage>, context: SigningContext): Promise<OutgoingMessage> {
+    const plain = async (dkim?: DkimFacts): Promise<OutgoingMessage> => {
+      const { stream, size } = await message();
+      return { message: stream, size, ...(dkim ? { dkim } : {}) };
+    };
     if (!context.user && !this.fromNetworks(context.clientAddress)) return plain();
     let unsigned = 'header section too long';
     let keys: readonly SigningKey[] = [];
-    const digest = await digestMessage(await message(), MAX_HEADER_SIZE, (header) => {
+    const digest = await digestMessage((await message()).stream, MAX_HEADER_SIZE, (header) => {
       const from = fromDomain(parseHeaders(header).parsed);
       if ('unsigned' in from) unsigned = from.unsigned;
       else if (this.notTheSendersDomain(from.domain, context)) unsigned = `From domain ${from.domain} is not the envelope sender's`;
@@ -78,7 +83,8 @@ export class MessageSigner {
     const signatures = dkimSignatures(parseHeaders(Buffer.concat([addedBytes, digest.header])).parsed, digest.bodyHash, keys, { headers, oversign, time: new Date() });
     const rest = await message();
     return {
-      message: Readable.from(prefixed([signatures, addedBytes], rest)),
+      message: Readable.from(prefixed([signatures, addedBytes], rest.stream)),
+      size: signatures.length + addedBytes.length + rest.size,
       dkim: { domain, selectors: keys.map((key) => key.selector), ...(added.length > 0 ? { added: added.map(([name]) => name) } : {}) },
     };
   }
@@ -94,8 +100,10 @@ export class MessageSigner {
 }
 
 /** The message to send upstream: through the signer when one is configured. */
-export async function signedOutgoing(signer: MessageSigner | undefined, message: () => Promise<Readable>, context: SigningContext): Promise<OutgoingMessage> {
-  return signer ? signer.outgoing(message, context) : { message: await message() };
+export async function signedOutgoing(signer: MessageSigner | undefined, message: () => Promise<SizedMessage>, context: SigningContext): Promise<OutgoingMessage> {
+  if (signer) return signer.outgoing(message, context);
+  const { stream, size } = await message();
+  return { message: stream, size };
 }
 
 async function* prefixed(prefix: readonly Buffer[], rest: Readable): AsyncGenerator<Buffer> {

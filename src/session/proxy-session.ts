@@ -129,10 +129,10 @@ export class ProxySession {
         const edits = await messageHeaderEdits(decision, settings.headers, hop);
         const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', eightBitMime: this.deps.link.current().capabilities.eightBitMime };
         const removed = new Set<string>();
-        const { message, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits, removed), signing);
+        const { message, size, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits, removed), signing);
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
-        const reply = await client.data(message);
+        const reply = await client.sendMessage(message, size);
         publishMessage(upstreamOutcome(reply), spool.size);
         this.deps.link.noteReply(reply);
         // A positive reply ends the upstream transaction; after a negative one it may still be

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { InternalError, UpstreamClosedError, UpstreamMissingExtensionError, UpstreamRefusedError } from '../errors.js';
 import { events, replyClass } from '../observe/events.js';
 import { formatReply, type SmtpReply } from '../smtp/reply.js';
+import { writeChunk } from './bdat-writer.js';
 import { Capabilities } from './capabilities.js';
 import { writeMessage } from './data-writer.js';
 import type { UpstreamOptions } from './options.js';
@@ -178,6 +179,15 @@ export class UpstreamClient {
   }
 
   /**
+   * Sends the message of `size` bytes: as one `BDAT <size> LAST` when the upstream offers
+   * CHUNKING and options.chunking allows it, else with DATA. Either way resolves with the
+   * upstream's reply to the whole message, which callers relay as they would DATA's.
+   */
+  sendMessage(message: Readable, size: number): Promise<SmtpReply> {
+    return this.#exclusive(() => (this.#options.chunking && this.#capabilities.chunking ? this.#bdat(message, size) : this.#data(message)));
+  }
+
+  /**
    * Sends DATA and, after a 354, the message: dot-stuffed, with backpressure, then the final
    * dot; resolves with the upstream's reply to it (within dataTimeout). Any other reply to DATA
    * is returned as it is and the message is not read. The message stream is always consumed or
@@ -189,34 +199,50 @@ export class UpstreamClient {
    * then true).
    */
   data(message: Readable): Promise<SmtpReply> {
-    return this.#exclusive(async () => {
-      const reply = await this.#exchange('DATA').catch((error: unknown) => {
-        message.destroy();
-        throw error;
-      });
-      if (reply.code !== 354) {
-        message.destroy();
-        return toSmtpReply(reply);
-      }
-      try {
-        await writeMessage(this.#transport, message, this.#options.commandTimeout);
-      } catch (error) {
-        if (!this.#transport.closed) {
-          // The message failed, not the upstream. The only way out of DATA would be an end of
-          // data for a partial message, so hang up instead.
-          this.#transport.destroy(new UpstreamClosedError('message stream failed during DATA; connection dropped', { cause: error }));
-          throw error;
-        }
-        // A refusal before the end (a 552 for a message too big) is the upstream's own answer
-        // about this message; the transport closed because it came early.
-        const early = this.#transport.unsolicited;
-        if (early && early.code >= 400) return toSmtpReply(early);
-        throw error;
-      }
-      const final = await this.#transport.read(this.#options.dataTimeout);
-      events.upstreamReply.publish({ command: 'DATA', class: replyClass(final.code) });
-      return toSmtpReply(final);
+    return this.#exclusive(() => this.#data(message));
+  }
+
+  async #data(message: Readable): Promise<SmtpReply> {
+    const reply = await this.#exchange('DATA').catch((error: unknown) => {
+      message.destroy();
+      throw error;
     });
+    if (reply.code !== 354) {
+      message.destroy();
+      return toSmtpReply(reply);
+    }
+    return this.#transmit('DATA', message, () => writeMessage(this.#transport, message, this.#options.commandTimeout));
+  }
+
+  /**
+   * BDAT needs no go-ahead: the command and the message leave together (bdat-writer.ts), and
+   * its one reply is DATA's final one. A stream that fails or does not match `size` drops the
+   * connection, as during DATA.
+   */
+  #bdat(message: Readable, size: number): Promise<SmtpReply> {
+    return this.#transmit('BDAT', message, () => writeChunk(this.#transport, message, size, this.#options.commandTimeout));
+  }
+
+  /** Writes the message with `write` and resolves with the reply to all of it. */
+  async #transmit(command: 'DATA' | 'BDAT', message: Readable, write: () => Promise<void>): Promise<SmtpReply> {
+    try {
+      await write();
+    } catch (error) {
+      if (!this.#transport.closed) {
+        // The message failed, not the upstream. The only way out would be an end for a partial
+        // message (the final dot, or the rest of the announced size), so hang up instead.
+        this.#transport.destroy(new UpstreamClosedError(`message stream failed during ${command}; connection dropped`, { cause: error }));
+        throw error;
+      }
+      // A refusal before the end (a 552 for a message too big) is the upstream's own answer
+      // about this message; the transport closed because it came early.
+      const early = this.#transport.unsolicited;
+      if (early && early.code >= 400) return toSmtpReply(early);
+      throw error;
+    }
+    const final = await this.#transport.read(this.#options.dataTimeout);
+    events.upstreamReply.publish({ command, class: replyClass(final.code) });
+    return toSmtpReply(final);
   }
 
   /** QUIT, then close, waiting at most 2 s (or commandTimeout) for the 221. Never rejects. */

@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   /** ms for the reply after the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
   dataTimeout: number;
   tls: UpstreamTlsOptions;
+  /** Send messages with BDAT when the upstream offers CHUNKING (upstream.chunking: auto). */
+  chunking?: boolean;
   /** Aborting closes the connection; whatever is pending rejects with UpstreamClosedError. */
   signal?: AbortSignal;
 }

@@ -100,12 +100,21 @@ export class Transport {
   /**
    * Writes bytes with backpressure: resolves once the socket takes more, fails the connection
    * when the upstream stops reading for `timeoutMs`. `expectReply` marks the bytes that complete
-   * a command (the end of the message body), before they can reach the upstream.
+   * a command (the end of the message body), before they can reach the upstream. Several
+   * buffers leave together, in one writev.
    */
-  async write(chunk: Buffer, expectReply: boolean, timeoutMs: number): Promise<void> {
+  async write(chunks: Buffer | readonly Buffer[], expectReply: boolean, timeoutMs: number): Promise<void> {
     if (this.closed) throw this.#closedError();
     if (expectReply) this.#expected++;
-    if (!this.#socket.write(chunk)) {
+    const socket = this.#socket;
+    if (Buffer.isBuffer(chunks)) {
+      socket.write(chunks);
+    } else {
+      socket.cork();
+      for (const chunk of chunks) socket.write(chunk);
+      socket.uncork();
+    }
+    if (socket.writableNeedDrain) {
       await this.#waitFor('drain', timeoutMs, `upstream stopped reading the message for ${timeoutMs} ms`);
     }
   }

@@ -327,7 +327,7 @@ async function play(port: number, s: Script, tag: string): Promise<Transcript> {
   return { lines: complete ? complete.split('\r\n') : [], leftover: text.slice(cut + 2), closedByServer };
 }
 
-const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$/;
+const QUEUED = /^250 2\.0\.0 Ok: (?:\d+ bytes )?queued as ([0-9A-Za-z]+)$/;
 
 /** The replies that answer the end of a message: the first reply after each 354. */
 function finalDataReplies(lines: readonly string[]): string[] {

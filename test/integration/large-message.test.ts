@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { bodyOf, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { SEND_PATHS } from '../helpers/send-paths.js';
 
 const MiB = 1024 * 1024;
 // Larger than the bound below, so a proxy that held the message in memory could not pass; under
@@ -45,6 +46,7 @@ describe('a 90 MB message through the proxy process to a real Postfix', () => {
     await client.quit();
     const after = await proxy.memory();
     assert.equal(final.code, 250, final.last);
+    assert.match(final.last, SEND_PATHS[0].final, 'sent as one BDAT: the spool streamed without a dot-stuffing pass');
     const growth = after.peak - before.rss;
     console.log(`proxy RSS before ${(before.rss / MiB).toFixed(1)} MiB, peak ${(after.peak / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`);
     assert.ok(growth < BOUND, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);

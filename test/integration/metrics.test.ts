@@ -72,7 +72,7 @@ describe('metrics of one process: the counters for a known sequence (clean, viru
     assert.equal(delta(before, after, 'smtp_scan_proxy_scanner_queue_wait_seconds_count', { scanner: 'clamav' }), 3);
     assert.equal(delta(before, after, 'smtp_scan_proxy_scanner_errors_total', { scanner: 'clamav-down', kind: 'unavailable' }), 1);
     assert.equal(delta(before, after, 'smtp_scan_proxy_scanner_errors_total', { scanner: 'clamav' }), 0);
-    assert.equal(delta(before, after, 'smtp_scan_proxy_upstream_replies_total', { command: 'DATA', class: '2xx' }), 1);
+    assert.equal(delta(before, after, 'smtp_scan_proxy_upstream_replies_total', { command: 'BDAT', class: '2xx' }), 1);
     assert.ok(delta(before, after, 'smtp_scan_proxy_upstream_replies_total', { command: 'MAIL', class: '2xx' }) >= 4);
     assert.equal(after.value('smtp_scan_proxy_spool_bytes', { where: 'memory' }), 0, 'every message released');
     assert.equal(after.value('smtp_scan_proxy_scanner_queue_waiting', { scanner: 'clamav' }), 0);
@@ -172,7 +172,7 @@ describe('metrics with workers: 2: one scrape of the primary adds up both worker
     const totals = await scrape(metricsPort);
     assert.equal(totals.value('smtp_scan_proxy_connections_accepted_total'), sent);
     assert.equal(totals.value('smtp_scan_proxy_messages_total', { outcome: 'relayed' }), sent);
-    assert.equal(totals.value('smtp_scan_proxy_upstream_replies_total', { command: 'DATA', class: '2xx' }), sent);
+    assert.equal(totals.value('smtp_scan_proxy_upstream_replies_total', { command: 'BDAT', class: '2xx' }), sent);
     assert.equal(await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((response) => response.status), 200);
   });
 });

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { bodyOf, headerOf, nothingDelivered, services, taggedAddress, waitForDelivery } from '../helpers/services.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { countingConnect, startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { SEND_PATHS } from '../helpers/send-paths.js';
 
 const message = (tag: string, body = 'Hello from the relay test.\r\nSecond line.\r\n') =>
   `From: sender@client.example.net\r\nTo: alice@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@client.example.net>\r\n\r\n${body}`;
@@ -16,19 +17,26 @@ describe('lockstep relay in front of a real Postfix', () => {
   });
   after(() => proxy.stop(1000));
 
-  test('a clean message is delivered with a byte-identical body and Postfix\'s own final reply', async () => {
-    const { address, tag } = taggedAddress();
-    const body = 'Line one.\r\n.A line starting with a dot\r\n..two dots\r\n\r\nTrailing text.\r\n';
-    const client = await SmtpTestClient.afterEhlo(proxy.port);
-    const result = await client.send('sender@client.example.net', [address], message(tag, body));
-    await client.quit();
-    assert.equal(result.mail.last, '250 2.1.0 Ok');
-    assert.equal(result.rcpts[0]!.last, '250 2.1.5 Ok');
-    assert.match(result.final!.last, /^250 2\.0\.0 Ok: queued as [0-9A-Za-z]+$/);
-    const [delivered] = await waitForDelivery('alice', tag);
-    assert.ok(delivered, 'message delivered');
-    assert.equal(bodyOf(delivered), body.replace(/\r\n/g, '\n'));
-  });
+  for (const path of SEND_PATHS) {
+    test(`${path.upstream}: a clean message is sent with ${path.command}, delivered with a byte-identical body, Postfix's own final reply relayed`, async () => {
+      const sender = path.command === 'BDAT' ? proxy : await startTestProxy({ upstream: { port: path.port() } });
+      try {
+        const { address, tag } = taggedAddress();
+        const body = 'Line one.\r\n.A line starting with a dot\r\n..two dots\r\n.\r\n\r\nTrailing text.\r\n';
+        const client = await SmtpTestClient.afterEhlo(sender.port);
+        const result = await client.send('sender@client.example.net', [address], message(tag, body));
+        await client.quit();
+        assert.equal(result.mail.last, '250 2.1.0 Ok');
+        assert.equal(result.rcpts[0]!.last, '250 2.1.5 Ok');
+        assert.match(result.final!.last, path.final);
+        const [delivered] = await waitForDelivery('alice', tag);
+        assert.ok(delivered, 'message delivered');
+        assert.equal(bodyOf(delivered), body.replace(/\r\n/g, '\n'));
+      } finally {
+        if (sender !== proxy) await sender.stop(1000);
+      }
+    });
+  }
 
   test('mixed recipients: the unknown one gets Postfix\'s exact 550, the others get the message', async () => {
     const alice = taggedAddress('alice');

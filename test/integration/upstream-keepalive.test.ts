@@ -16,7 +16,7 @@ import { startFakeServer } from '../unit/upstream/fake-server.js';
 
 // 127.0.0.1 is the proxy's own address, the one Postfix takes XCLIENT from; a client needs another.
 const CLIENT_ADDRESS = '127.0.0.3';
-const QUEUED = /^250 2\.0\.0 Ok: queued as [0-9A-Za-z]+$/;
+const QUEUED = /^250 2\.0\.0 Ok: (?:\d+ bytes )?queued as [0-9A-Za-z]+$/;
 
 const body = Array.from({ length: 40 }, (_, i) => `Line ${String(i).padStart(2, '0')} ${'x'.repeat(90)}\r\n`).join('');
 const message = (tag: string) =>

@@ -53,6 +53,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   test('both keys sign; h= lists the default fields present, From once more (oversigned)', async () => {
     const out = await signer.outgoing(outgoing(memoryMessage(message(), 7), noEdits), fromNetwork);
     const bytes = await read(out.message);
+    assert.equal(out.size, bytes.length, 'the size BDAT announces counts the signatures');
     assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'] });
     assert.deepEqual(await verify(bytes), [{ selector: 'rsa1', status: 'pass' }, { selector: 'ed1', status: 'pass' }]);
     const signatures = bytes.toString('latin1').split('\r\n\r\n')[0]!.replace(/\r\n\s+/g, ' ').split('\r\n').filter((line) => line.startsWith('DKIM-Signature:'));
@@ -87,6 +88,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
   test('a missing Date and Message-ID are added before signing, and signed', async () => {
     const out = await signer.outgoing(outgoing(memoryMessage(message('From: alice@example.org\r\nSubject: s\r\n')), noEdits), fromNetwork);
     const bytes = (await read(out.message)).toString('latin1');
+    assert.equal(out.size, Buffer.byteLength(bytes, 'latin1'), 'the added fields are counted');
     assert.deepEqual(out.dkim, { domain: 'example.org', selectors: ['rsa1', 'ed1'], added: ['Date', 'Message-ID'] });
     assert.match(bytes, /\r\nDate: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\nMessage-ID: <[0-9a-f-]{36}@example\.org>\r\nFrom: /);
     assert.match(bytes.replace(/\r\n\s+/g, ' '), /h=Subject: From: Message-ID: Date: From;/);
@@ -121,6 +123,7 @@ describe('DKIM signing (mailauth verifies what we sign)', () => {
       const out = await signer.outgoing(outgoing(memoryMessage(original), noEdits), { ...fromNetwork, ...context });
       assert.deepEqual(out.dkim, reason === undefined ? undefined : { unsigned: reason });
       assert.deepEqual(await read(out.message), original);
+      assert.equal(out.size, original.length);
     });
   }
 

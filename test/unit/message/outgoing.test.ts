@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { MessageRejectedError } from '../../../src/errors.js';
-import { MAX_HEADER_SIZE, outgoingMessage } from '../../../src/message/outgoing.js';
+import { MAX_HEADER_SIZE, outgoingMessage, type SizedMessage } from '../../../src/message/outgoing.js';
 import type { HeaderEdits } from '../../../src/policy/decision.js';
 import type { SpooledMessage } from '../../../src/spool/message.js';
 
@@ -23,10 +23,13 @@ function spooled(content: string | Buffer): SpooledMessage & { reads: number } {
   };
 }
 
-async function bytesOf(stream: Readable): Promise<Buffer> {
+/** The bytes, checked against the size announced before them (what BDAT sends as its size). */
+async function bytesOf({ stream, size }: SizedMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
+  const bytes = Buffer.concat(chunks);
+  assert.equal(size, bytes.length, 'the announced size is the size of the bytes');
+  return bytes;
 }
 
 const NO_EDITS: HeaderEdits = { remove: [], add: [] };

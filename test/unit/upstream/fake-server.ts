@@ -73,6 +73,11 @@ export class FakeConnection {
     });
   }
 
+  /** The next `count` bytes the client sent (a BDAT chunk). */
+  readBytes(count: number): Promise<Buffer> {
+    return this.#take((buffer) => (buffer.length >= count ? count : -1));
+  }
+
   /** Everything the client sends until it closes the connection. */
   async readUntilClose(): Promise<Buffer> {
     while (!this.#ended) await this.#changed();
