@@ -32,9 +32,10 @@ function assertOneLine(text: string): void {
 }
 
 /**
- * An SMTP client for the upstream MTA, strictly in lockstep: one command, one reply, never a
- * second command before the first is answered (no PIPELINING). Calls made while another is
- * running are queued and run in call order, so a caller cannot get the dialogue out of step.
+ * An SMTP client for the upstream MTA, in lockstep: one command, one reply, never a second
+ * command before the first is answered (design invariant 8), but for commandAfter(): an XFORWARD
+ * whose reply changes nothing may lead MAIL when PIPELINING is offered. Calls made while another
+ * is running are queued and run in call order, so a caller cannot get the dialogue out of step.
  *
  * Once `closed` (timeout, protocol error, reset, unexpected reply, abort, quit, destroy) the
  * client stays closed and every call rejects with UpstreamClosedError; `closedPromise`
