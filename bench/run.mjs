@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { holdIdle, nodeClient, smtpSource } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, memory, resetPeak, sampler, setPidDir, stopAll } from './lib/procs.mjs';
+import { chunkingScenario } from './lib/chunking.mjs';
 import { failoverScenario, scannerFailoverScenario } from './lib/failover.mjs';
 import { floodScenario } from './lib/flood.mjs';
 import { clamsmtpVersion, startClamsmtp } from './lib/clamsmtp.mjs';
@@ -25,8 +26,10 @@ import { BENCH_DIR, ROOT_DIR, RUN_DIR, startHaraka, startProxy, startSink, tail 
 
 const HELP = `Usage: node bench/run.mjs [options]
 
-Scenarios (default: all): --only pass,fake,real,clamsmtp,engines,idle,big,flood,failover
+Scenarios (default: all): --only pass,chunking,fake,real,clamsmtp,engines,idle,big,flood,failover
   pass   pass-through, no scanners: direct sink / proxy / Haraka, both regimes
+  chunking  pass-through to the test Postfix (scripts/services.sh), which offers CHUNKING: the proxy
+         with upstream.chunking auto (BDAT) / off (DATA), both regimes, --chunking-messages 1000 each
   fake   fake scanners (--fake-av-ms 5, --fake-spam-ms 50): proxy (parallel) / Haraka (sequential)
   real   real clamd + spamd (needs scripts/services.sh start clamd spamd): proxy / Haraka; then
          the proxy with clamd + Rspamd (scripts/services.sh start rspamd) on the same load
@@ -70,7 +73,7 @@ const numberOpt = (name, dflt) => [name, { type: 'string', default: process.env[
 const { values: argv } = parseArgs({
   options: {
     help: { type: 'boolean', short: 'h' },
-    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,fake,real,clamsmtp,engines,idle,big,flood,failover' },
+    only: { type: 'string', default: process.env.BENCH_ONLY ?? 'pass,chunking,fake,real,clamsmtp,engines,idle,big,flood,failover' },
     targets: { type: 'string', default: process.env.BENCH_TARGETS ?? 'direct,proxy,haraka' },
     ...Object.fromEntries([
       numberOpt('many-sessions', 200),
@@ -84,6 +87,7 @@ const { values: argv } = parseArgs({
       numberOpt('clamsmtp-messages', 1000),
       numberOpt('clamsmtp-seconds', 45),
       numberOpt('engines-messages', 500),
+      numberOpt('chunking-messages', 1000),
       numberOpt('idle', 10000),
       numberOpt('idle-procs', 2),
       numberOpt('big-size', 50_000_000),
@@ -560,6 +564,17 @@ async function main() {
   if (only.has('pass')) {
     log('scenario: pass-through');
     results.scenarios.pass = await throughputScenario('pass', { regimeList, useSource: true, direct: true });
+  }
+  if (only.has('chunking')) {
+    log('scenario: BDAT vs DATA to the test Postfix');
+    results.scenarios.chunking = await chunkingScenario({
+      regimes: regimeList.map((r) => ({ ...r, messages: num('chunking-messages') })),
+      startProxy: ({ port, extra, name }) => startProxy({ sinkPort: port, variant: 'pass', env: scannerEnv, extra: { ...proxyExtra, ...extra }, name }),
+      postfixPort: Number(process.env.SSP_POSTFIX_OPEN_PORT ?? 10027),
+      size: num('size'),
+      timeoutMs: Math.min(cellTimeoutMs, remaining() - 15_000),
+      log,
+    });
   }
   if (only.has('fake')) {
     log(`scenario: fake scanners ${num('fake-av-ms')} ms + ${num('fake-spam-ms')} ms`);

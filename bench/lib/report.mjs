@@ -1,5 +1,6 @@
 // Renders bench results (bench/.run/results.json) as docs/benchmarks.md.
 import { failoverCheck, failoverSection, scannerFailoverCheck } from './failover.mjs';
+import { renderChunking } from './chunking.mjs';
 import { peerSections, peerTargets } from './peers-report.mjs';
 import { HARAKA_PLUGINS } from './targets.mjs';
 
@@ -238,6 +239,7 @@ export function renderReport(res) {
     for (const [k, reg] of Object.entries(pass.regimes)) directRates[k] = rate(reg.rows.direct);
     L.push('## Pass-through, no scanners', '', ...throughputTable(pass, { withSource: true }));
   }
+  L.push(...renderChunking(res.scenarios.chunking));
   const fake = res.scenarios.fake;
   if (fake) {
     L.push(
