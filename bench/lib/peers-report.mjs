@@ -102,7 +102,8 @@ function clamsmtpSection(cs, s) {
       `\`Header:\` empty, \`MaxConnections: ${CLAMSMTP_MAX_CONNECTIONS}\`, the project's clamd, the bench's smtp-sink as \`OutAddress\`. The proxy: the clamav entry of the real scenario alone. ` +
       `Load: smtp-source, ${f0(s.clamsmtpMessages)} messages per cell, each cell stopped after ${s.clamsmtpSeconds} s at most; a "capped" rate is the messages completed over those seconds. ` +
       'With a new connection per message from 200 sessions ClamSMTP collapses to a few messages a second (with 5 sessions it did ~100 msg/s here): its listen backlog of 5, fixed in its code, ' +
-      'overflows (the kernel\'s ListenOverflows counter rises), yet fewer than one connect in ten was dropped in a run measured apart, so most of the wait is elsewhere in ClamSMTP or its clamd connections, not diagnosed. ' +
+      'overflows (the kernel\'s ListenOverflows counter rises) and a dropped SYN waits a second or more for its retransmit; while that happens smtp-source was seen with one connect in flight and at most 7 connections open, ' +
+      'so the drop stalls the whole load generator, not one sender: the figure measures the backlog against this load, and independent senders would each wait instead. ' +
       "CPU ms/msg: user+system CPU of the server's processes (the proxy's supervisor and workers; ClamSMTP's one threaded process) per message completed; clamd's own CPU is not in it.",
     '',
   );
