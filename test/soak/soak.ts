@@ -72,7 +72,7 @@ function noteHostile(kind: string, what: string): void {
 function reasonOf(reply: WireReply): string {
   return reply.last
     .replace(/<[^>]*>/g, '<addr>')
-    .replace(/queued as \w+/, 'queued as <id>')
+    .replace(/(?:\d+ bytes )?queued as \w+/, 'queued as <id>')
     .replace(/score -?[\d.]+/, 'score <s>')
     .slice(0, 90);
 }
