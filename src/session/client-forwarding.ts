@@ -40,38 +40,26 @@ export async function xforwardAttributes(identity: ForwardableIdentity): Promise
 }
 
 /**
- * Sends MAIL (`mailLine`), with XFORWARD passing the client just before it (upstream.xclient:
- * false and an upstream that offers XFORWARD to the proxy: Postfix's smtpd_authorized_xforward_hosts;
- * Postfix forgets the attributes at the end of each transaction, so every MAIL gets them). Where
- * the upstream offers PIPELINING both leave in one write and the XFORWARD costs no round trip
- * of its own; an IPv6 address still goes in lockstep, as a 501 to it is retried without it before
- * MAIL. A refusal is logged (once a minute) and the mail goes on: XFORWARD gives the client no
- * rights, it only names it in the upstream's log (its Received header names the proxy either
- * way), so without it the log names the proxy instead. Resolves with the reply to MAIL.
+ * Passes the client to the upstream with XFORWARD, before each MAIL (upstream.xclient: false
+ * and an upstream that offers XFORWARD to the proxy: Postfix's smtpd_authorized_xforward_hosts).
+ * Resolves with whether the upstream took it. A refusal is logged (once a minute) and the mail
+ * goes on: XFORWARD gives the client no rights, it only names it in the upstream's log (its
+ * Received header names the proxy either way), so without it the log names the proxy instead.
  */
-export async function mailWithClient(client: UpstreamClient, identity: ForwardableIdentity, mailLine: string, logger: Logger, notices: UpstreamNotices): Promise<SmtpReply> {
+export async function forwardClient(client: UpstreamClient, identity: ForwardableIdentity, logger: Logger, notices: UpstreamNotices): Promise<boolean> {
   const offered = client.capabilities.params('XFORWARD');
-  if (!offered?.some((name) => name.toUpperCase() === 'ADDR')) return client.command(mailLine);
+  if (!offered?.some((name) => name.toUpperCase() === 'ADDR')) return false;
   const { attributes, adjusted } = await xforwardAttributes(identity);
   if (adjusted.length > 0) logger.info({ adjusted }, `XFORWARD values changed to fit what the upstream accepts: ${adjusted.join('; ')}`);
-  if (withoutIpv6(attributes)) {
-    let reply = await send(client, attributes, offered);
-    const fallback = isPositive(reply) ? undefined : withoutIpv6(attributes);
-    // 501: a value's syntax (an IPv6 ADDR to an IPv4-only Postfix); the client is then unknown to it.
-    if (fallback && reply.code === 501) reply = await send(client, fallback, offered);
-    if (!isPositive(reply)) noteRefusal(client, reply, logger, notices);
-    return client.command(mailLine);
-  }
-  const { preamble, reply } = await client.commandAfter(xforwardCommands(attributes, offered), mailLine);
-  const refusal = preamble.find((each) => !isPositive(each));
-  if (refusal) noteRefusal(client, refusal, logger, notices);
-  return reply;
-}
-
-function noteRefusal(client: UpstreamClient, reply: SmtpReply, logger: Logger, notices: UpstreamNotices): void {
+  let reply = await send(client, attributes, offered);
+  const fallback = isPositive(reply) ? undefined : withoutIpv6(attributes);
+  // 501: a value's syntax (an IPv6 ADDR to an IPv4-only Postfix); the client is then unknown to it.
+  if (fallback && reply.code === 501) reply = await send(client, fallback, offered);
+  if (isPositive(reply)) return true;
   if (notices.due('xforward refused', REFUSED_REPEAT)) {
     logger.warn({ upstreamReply: reply }, `upstream ${client.server} refused XFORWARD: its log and Received header name the proxy instead of the client`);
   }
+  return false;
 }
 
 async function send(client: UpstreamClient, attributes: Readonly<Record<string, string>>, offered: readonly string[]): Promise<SmtpReply> {

@@ -80,7 +80,7 @@ export class ProxySession {
       const notYours = await this.deps.outbound?.mail(this.deps.context.user ?? '', from.address, this.deps.logger);
       if (notYours) return notYours;
       const client = await this.deps.link.begin(session, this.abort.signal);
-      const reply = await this.deps.link.mail(mailCommand(from, session.envelope, client.capabilities));
+      const reply = await client.command(mailCommand(from, session.envelope, client.capabilities));
       this.deps.link.noteReply(reply);
       this.deps.link.setInTransaction(isPositive(reply));
       return reply;

@@ -4,7 +4,7 @@ import { isPositive } from '../smtp/reply.js';
 import type { UpstreamClient, UpstreamOptions } from '../upstream/client.js';
 import type { SmtpReply } from '../smtp/reply.js';
 import { xclientAttributes, type ClientIdentity } from './client-identity.js';
-import { mailWithClient, type ForwardableIdentity } from './client-forwarding.js';
+import { forwardClient, type ForwardableIdentity } from './client-forwarding.js';
 import type { UpstreamNotices } from './upstream-notices.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import { withoutIpv6 } from './xclient-values.js';
@@ -59,8 +59,6 @@ export class UpstreamLink {
   private userOwned = false;
   /** The client logged in on the upstream session itself (auth: upstream): no other will do. */
   private loggedInUpstream = false;
-  /** The client begin() was last called for, passed with XFORWARD by mail() (upstream.xclient: false). */
-  private forwarding: ForwardableIdentity | undefined;
 
   constructor(
     private readonly settings: UpstreamLinkSettings,
@@ -78,16 +76,8 @@ export class UpstreamLink {
     }
     if (this.client && this.inTransaction) await this.reset();
     this.client ??= await this.open(identity, signal);
-    this.forwarding = this.settings.xclient ? undefined : identity;
+    if (!this.settings.xclient) await forwardClient(this.client, identity, this.logger, this.settings.notices);
     return this.client;
-  }
-
-  /** MAIL on the session begin() gave, the client passed with XFORWARD where it goes that way. */
-  mail(line: string): Promise<SmtpReply> {
-    const client = this.current();
-    const identity = this.forwarding;
-    this.forwarding = undefined;
-    return identity ? mailWithClient(client, identity, line, this.logger, this.settings.notices) : client.command(line);
   }
 
   /** The upstream session of the transaction under way. */

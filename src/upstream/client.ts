@@ -32,10 +32,9 @@ function assertOneLine(text: string): void {
 }
 
 /**
- * An SMTP client for the upstream MTA, in lockstep: one command, one reply, never a second
- * command before the first is answered (design invariant 8), but for commandAfter(): an XFORWARD
- * whose reply changes nothing may lead MAIL when PIPELINING is offered. Calls made while another
- * is running are queued and run in call order, so a caller cannot get the dialogue out of step.
+ * An SMTP client for the upstream MTA, strictly in lockstep: one command, one reply, never a
+ * second command before the first is answered (no PIPELINING). Calls made while another is
+ * running are queued and run in call order, so a caller cannot get the dialogue out of step.
  *
  * Once `closed` (timeout, protocol error, reset, unexpected reply, abort, quit, destroy) the
  * client stays closed and every call rejects with UpstreamClosedError; `closedPromise`
@@ -120,32 +119,6 @@ export class UpstreamClient {
 
   rset(): Promise<SmtpReply> {
     return this.command('RSET');
-  }
-
-  /**
-   * Sends `preamble` and then `line`, in one write when the upstream offers PIPELINING, and
-   * resolves with every reply in order. The one exception to lockstep: a preamble (XFORWARD)
-   * whose reply changes nothing about what follows, which RFC 2920 lets lead a command group
-   * with MAIL; it spares a round trip and a write per message. Without PIPELINING, one after
-   * the other. Same checks as command().
-   */
-  commandAfter(preamble: readonly string[], line: string, timeoutMs?: number): Promise<{ preamble: SmtpReply[]; reply: SmtpReply }> {
-    const lines = [...preamble, line];
-    for (const each of lines) {
-      const verb = /^\s*(\S*)/.exec(each)![1]!.toUpperCase();
-      if (OWN_VERBS.has(verb)) return Promise.reject(new InternalError(`${verb} must not be sent through commandAfter()`));
-    }
-    return this.#exclusive(async () => {
-      const replies: SmtpReply[] = [];
-      if (!this.#capabilities.pipelining) {
-        for (const each of lines) replies.push(toSmtpReply(await this.#exchange(each, timeoutMs)));
-      } else {
-        lines.forEach(assertOneLine);
-        this.#transport.sendAll(lines);
-        for (const each of lines) replies.push(toSmtpReply(await this.#reply(each, timeoutMs)));
-      }
-      return { preamble: replies.slice(0, -1), reply: replies.at(-1)! };
-    });
   }
 
   /**
@@ -312,11 +285,6 @@ export class UpstreamClient {
   async #exchange(line: string, timeoutMs = this.#options.commandTimeout): Promise<RawReply> {
     assertOneLine(line);
     this.#transport.send(line);
-    return this.#reply(line, timeoutMs);
-  }
-
-  /** The reply to `line`, already sent. */
-  async #reply(line: string, timeoutMs = this.#options.commandTimeout): Promise<RawReply> {
     const reply = await this.#transport.read(timeoutMs);
     if (events.upstreamReply.channel.hasSubscribers) {
       events.upstreamReply.publish({ command: /^\S*/.exec(line)![0].toUpperCase(), class: replyClass(reply.code) });

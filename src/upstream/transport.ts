@@ -90,13 +90,6 @@ export class Transport {
     this.#socket.write(`${line}\r\n`);
   }
 
-  /** Writes several command lines in one write (PIPELINING) and expects a reply to each. */
-  sendAll(lines: readonly string[]): void {
-    if (this.closed) return;
-    this.#expected += lines.length;
-    this.#socket.write(lines.map((line) => `${line}\r\n`).join(''));
-  }
-
   /**
    * Writes bytes with backpressure: resolves once the socket takes more, fails the connection
    * when the upstream stops reading for `timeoutMs`. `expectReply` marks the bytes that complete
