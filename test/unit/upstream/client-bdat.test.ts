@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test, type TestContext } from 'node:test';
-import { InternalError } from '../../../src/errors.js';
+import { InternalError, UpstreamClosedError } from '../../../src/errors.js';
 import { UpstreamClient, type UpstreamOptions } from '../../../src/upstream/client.js';
 import { clientOptions, serve, type FakeConnection } from './fake-server.js';
 
@@ -140,6 +140,23 @@ describe('BDAT (CHUNKING)', { timeout: 30_000 }, () => {
     assert.equal(client.closed, true);
     await server.script();
     assert.ok(received!.length < 1_000_000);
+  });
+
+  test('the upstream hangs up mid-chunk without a reply: UpstreamClosedError, as during DATA', async (t) => {
+    const size = 200 * 1024;
+    const { client } = await session(t, async (c) => {
+      await c.expect(`BDAT ${size} LAST`);
+      await c.readBytes(1024);
+      c.socket.destroy();
+    });
+    const slowly = Readable.from((async function* () {
+      for (let sent = 0; sent < size; sent += 1024) {
+        await sleep(2);
+        yield Buffer.alloc(1024, 'c');
+      }
+    })());
+    await assert.rejects(client.sendMessage(slowly, size), UpstreamClosedError);
+    assert.equal(client.closed, true);
   });
 
   test('the upstream refuses mid-chunk and hangs up: its reply is returned', async (t) => {
