@@ -185,7 +185,7 @@ export class UpstreamClient {
       message.destroy();
       return toSmtpReply(reply);
     }
-    return this.#transmit('DATA', message, () => writeMessage(this.#transport, message, this.#options.commandTimeout));
+    return this.#transmit('DATA', () => writeMessage(this.#transport, message, this.#options.commandTimeout));
   }
 
   /**
@@ -194,11 +194,11 @@ export class UpstreamClient {
    * connection, as during DATA.
    */
   #bdat(message: Readable, size: number): Promise<SmtpReply> {
-    return this.#transmit('BDAT', message, () => writeChunk(this.#transport, message, size, this.#options.commandTimeout));
+    return this.#transmit('BDAT', () => writeChunk(this.#transport, message, size, this.#options.commandTimeout));
   }
 
   /** Writes the message with `write` and resolves with the reply to all of it. */
-  async #transmit(command: 'DATA' | 'BDAT', message: Readable, write: () => Promise<void>): Promise<SmtpReply> {
+  async #transmit(command: 'DATA' | 'BDAT', write: () => Promise<void>): Promise<SmtpReply> {
     try {
       await write();
     } catch (error) {
