@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
-import { signedOutgoing, type MessageSigner } from '../dkim/signer.js';
+import { signedOutgoing, type MessageSigner, type SigningContext } from '../dkim/signer.js';
 import { MessageRejectedError, UpstreamError, UpstreamMissingExtensionError, replyFor } from '../errors.js';
 import { messageHeaderEdits, type MessageHeaderSettings } from '../message/message-headers.js';
 import { outgoingMessage } from '../message/outgoing.js';
@@ -127,9 +127,8 @@ export class ProxySession {
         keepAlive.throwIfFailed();
         const hop = { session, carriesClient: this.deps.link.carriesClient, user: this.deps.context.user };
         const edits = await messageHeaderEdits(decision, settings.headers, hop);
-        const signing = { clientAddress: session.remoteAddress, user: this.deps.context.user, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', eightBitMime: this.deps.link.current().capabilities.eightBitMime };
         const removed = new Set<string>();
-        const { message, size, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits, removed), signing);
+        const { message, size, dkim } = await signedOutgoing(this.deps.signer, () => outgoingMessage(spool, edits, removed), this.signingContext(session));
         const client = this.deps.link.current();
         this.abort.signal.throwIfAborted();
         const reply = await client.sendMessage(message, size);
@@ -165,6 +164,15 @@ export class ProxySession {
     } else {
       await this.deps.link.close();
     }
+  }
+
+  private signingContext(session: SMTPServerSession): SigningContext {
+    return {
+      clientAddress: session.remoteAddress,
+      user: this.deps.context.user,
+      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      eightBitMime: this.deps.link.current().capabilities.eightBitMime,
+    };
   }
 
   /** The message received whole and scanned; our own refusals (size, bare LF) are rejects too. */
