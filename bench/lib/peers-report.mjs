@@ -1,6 +1,7 @@
 // The peers of issue 13 in docs/benchmarks.md: the proxy beside ClamSMTP (clamd only) and beside
 // Haraka with the same real engines (clamd + Rspamd), and the issue's targets for them.
 import { CLAMSMTP_MAX_CONNECTIONS } from './clamsmtp.mjs';
+import { rowProblems } from './row-problems.mjs';
 import { HARAKA_PLUGINS } from './targets.mjs';
 
 const MB = 2 ** 20;
@@ -78,16 +79,7 @@ export function peerTargets(res) {
 }
 
 function problems(who, row) {
-  const p = [];
-  if (row.skipped) p.push(`skipped: ${row.skipped}`);
-  if (row.source?.error) p.push(`smtp-source: ${row.source.error} (${row.source.completed}/${row.source.requested} done)`);
-  if (row.client?.error) p.push(`Node client: ${row.client.error}`);
-  const fails = Object.entries(row.client?.failures ?? {});
-  if (fails.length) p.push(`Node client failures: ${fails.map(([k, v]) => `${v}× "${k}"`).join(', ')}`);
-  if (row.sinkReceived != null && row.expectedAtSink != null && row.sinkReceived !== row.expectedAtSink) {
-    p.push(`the sink received ${row.sinkReceived} messages for ${row.expectedAtSink} completed`);
-  }
-  return p.map((x) => `- ${server(who)}: ${x}`);
+  return rowProblems(row).map((x) => `- ${server(who)}: ${x}`);
 }
 
 function heading(reg) {

@@ -2,6 +2,7 @@
 import { failoverCheck, failoverSection, scannerFailoverCheck } from './failover.mjs';
 import { renderChunking } from './chunking.mjs';
 import { peerSections, peerTargets } from './peers-report.mjs';
+import { rowProblems } from './row-problems.mjs';
 import { HARAKA_PLUGINS } from './targets.mjs';
 
 const MB = 2 ** 20;
@@ -28,19 +29,6 @@ function replies(row) {
   const c = row.client?.counts;
   if (!c) return '–';
   return `${c['2xx']}/${c['4xx']}/${c['5xx']}/${c.error + c.other}`;
-}
-
-function rowProblems(row) {
-  const p = [];
-  if (row.skipped) p.push(`skipped: ${row.skipped}`);
-  if (row.source?.error) p.push(`smtp-source: ${row.source.error} (${row.source.completed}/${row.source.requested} done)`);
-  if (row.client?.error) p.push(`Node client: ${row.client.error}`);
-  const fails = Object.entries(row.client?.failures ?? {});
-  if (fails.length) p.push(`Node client failures: ${fails.map(([k, v]) => `${v}× "${k}"`).join(', ')}`);
-  if (row.sinkReceived != null && row.expectedAtSink != null && row.sinkReceived !== row.expectedAtSink) {
-    p.push(`the sink received ${row.sinkReceived} messages for ${row.expectedAtSink} 2xx replies`);
-  }
-  return p;
 }
 
 function throughputTable(scenario, { directRates, withSource, withDirect = true }) {
