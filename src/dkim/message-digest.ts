@@ -1,7 +1,6 @@
 import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import { dkimBody } from 'mailauth/lib/dkim/body/index.js';
-import { CANONICALIZATION } from './signature.js';
+import { RelaxedBodyHash } from './relaxed-body-hash.js';
 
 export interface MessageDigest {
   /** The header block as it was streamed, each field with its CRLF, without the blank line. */
@@ -20,7 +19,7 @@ const BLANK_LINE = Buffer.from('\r\n\r\n');
  * the header block, or when that is longer than `maxHeader`.
  */
 export async function digestMessage(message: Readable, maxHeader: number, wanted: (header: Buffer) => boolean): Promise<MessageDigest | undefined> {
-  const hasher = dkimBody(CANONICALIZATION, 'sha256', false);
+  const hasher = new RelaxedBodyHash();
   let head: Buffer | undefined = Buffer.alloc(0);
   let header = head;
   let eightBit = false;
@@ -52,5 +51,5 @@ export async function digestMessage(message: Readable, maxHeader: number, wanted
     header = head;
     if (!wanted(header)) return undefined;
   }
-  return { header, bodyHash: hasher.digest('base64'), eightBit };
+  return { header, bodyHash: hasher.digest(), eightBit };
 }
