@@ -6,6 +6,7 @@ import type { SpooledMessage } from '../../src/spool/message.js';
 import { ClamdError, command, describe, instream, type ClamdEndpoint } from './client.js';
 import { PING, VERSION, isPong, parseScanReply, parseVersion } from './protocol.js';
 import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
+import { abortedScan } from '../shared/aborted-scan.js';
 
 const options = z
   .strictObject({
@@ -34,7 +35,7 @@ export class ClamavScanner implements Scanner {
       const reply = await instream(this.#endpoint, () => message.createReadStream(), this.#chunkSize, signal);
       return parseScanReply(reply);
     } catch (error) {
-      if (signal.aborted) return scanError('timeout', `clamd scan aborted: ${reasonText(signal.reason)}`);
+      if (signal.aborted) return abortedScan('clamd', signal);
       if (error instanceof ClamdError) return scanError(error.kind, error.message);
       // A spool read failure is ours, not clamd's: rejecting lets the fan-out fail closed.
       throw error;
@@ -52,10 +53,6 @@ export class ClamavScanner implements Scanner {
     if (version === undefined) throw new ClamdError('protocol', `clamd at ${describe(this.#endpoint)} answered VERSION with ${JSON.stringify(reply)}`);
     return version;
   }
-}
-
-function reasonText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }
 
 export const clamavScanner: ScannerFactory<ClamavOptions> = {

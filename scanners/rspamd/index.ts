@@ -8,6 +8,7 @@ import type { SpooledMessage } from '../../src/spool/message.js';
 import { RspamdError, describe, request, type RspamdEndpoint } from './client.js';
 import { checkVerdict, parseVersion, requestHeaders } from './protocol.js';
 import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
+import { abortedScan } from '../shared/aborted-scan.js';
 
 const options = z.strictObject(endpointKeys).refine(...oneEndpoint);
 
@@ -31,7 +32,7 @@ export class RspamdScanner implements Scanner {
       const answer = await request(this.#agent, this.#endpoint, target, { open: () => message.createReadStream(), length: message.size }, signal);
       return checkVerdict(answer.status, answer.body);
     } catch (error) {
-      if (signal.aborted) return scanError('timeout', `rspamd scan aborted: ${reasonText(signal.reason)}`);
+      if (signal.aborted) return abortedScan('rspamd', signal);
       if (error instanceof RspamdError) return scanError(error.kind, error.message);
       throw error;
     }
@@ -56,10 +57,6 @@ export class RspamdScanner implements Scanner {
   async close(): Promise<void> {
     this.#agent.destroy();
   }
-}
-
-function reasonText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }
 
 export const rspamdScanner: ScannerFactory<RspamdOptions> = {

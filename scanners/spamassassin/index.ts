@@ -9,6 +9,7 @@ import { clientHopLine, withPrefix } from '../shared/client-hop.js';
 import { SpamdError, describe, request, type SpamdEndpoint } from './client.js';
 import { PING, SpamdProtocolError, VERSION_PROBE, encodeRequest, isPong, parseVersion, symbolsVerdict } from './protocol.js';
 import { endpointKeys, endpointOf, oneEndpoint } from '../shared/endpoint-options.js';
+import { abortedScan } from '../shared/aborted-scan.js';
 
 const options = z
   .strictObject({
@@ -44,7 +45,7 @@ export class SpamassassinScanner implements Scanner {
       const raw = await request(this.#endpoint, head, { open: () => withPrefix(hop, message.createReadStream()), length }, signal);
       return symbolsVerdict(raw);
     } catch (error) {
-      if (signal.aborted) return scanError('timeout', `spamd scan aborted: ${reasonText(signal.reason)}`);
+      if (signal.aborted) return abortedScan('spamd', signal);
       if (error instanceof SpamdError) return scanError(error.kind, error.message);
       // A spool read failure is ours, not spamd's: rejecting lets the fan-out fail closed.
       throw error;
@@ -68,10 +69,6 @@ export class SpamassassinScanner implements Scanner {
     if (version === undefined) throw new SpamdProtocolError(`spamd at ${describe(this.#endpoint)} did not name its version (X-Spam-Checker-Version)`);
     return version;
   }
-}
-
-function reasonText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }
 
 export const spamassassinScanner: ScannerFactory<SpamassassinOptions> = {
