@@ -1,5 +1,6 @@
 import { scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
@@ -58,7 +59,7 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
 /**
  * The users of a `file` auth listener. The file is read at start-up (a problem in it stops
  * the start, naming the line) and again whenever it changed since the last login: a login
- * stats it, which costs far less than the hash it is about to check. A file that turns bad
+ * stats it (asynchronously, off the event loop), which costs far less than the hash it checks. A file that turns bad
  * later keeps its good lines and is logged; one that cannot be read keeps the users known.
  */
 export class UsersFile {
@@ -69,44 +70,31 @@ export class UsersFile {
     private readonly file: string,
     private readonly logger: Logger,
   ) {
-    const { users, problems } = this.read();
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`config: cannot read the users file ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    const { users, problems } = parseUsers(text);
     if (problems.length > 0) throw new ConfigError(`config: listen auth file ${file}: ${problems.join('; ')}`);
     this.users = users;
-    this.stamp = this.currentStamp() ?? '';
+    this.stamp = stampOf(statSync(file));
   }
 
   /** The user's name when the password is theirs; undefined otherwise. */
   async verify(user: string, password: string): Promise<string | undefined> {
-    this.reloadIfChanged();
+    await this.reloadIfChanged();
     const hash = this.users.get(user);
     const ok = await verifyPassword(password, hash ?? DUMMY_HASH);
     return ok && hash ? user : undefined;
   }
 
-  private read(): Parsed {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (error) {
-      throw new ConfigError(`config: cannot read the users file ${this.file}: ${(error as Error).message}`, { cause: error });
-    }
-    return parseUsers(text);
-  }
-
-  private currentStamp(): string | undefined {
-    try {
-      const stat = statSync(this.file);
-      return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private reloadIfChanged(): void {
-    const stamp = this.currentStamp();
+  private async reloadIfChanged(): Promise<void> {
+    const stamp = await stat(this.file).then(stampOf, () => undefined);
     if (stamp === undefined || stamp === this.stamp) return;
     try {
-      const { users, problems } = this.read();
+      const { users, problems } = parseUsers(await readFile(this.file, 'utf8'));
       this.users = users;
       this.stamp = stamp;
       if (problems.length > 0) this.logger.warn({ file: this.file, problems }, 'users file reloaded; lines that are no user skipped');
@@ -115,4 +103,9 @@ export class UsersFile {
       this.logger.error({ file: this.file, err: error }, 'users file cannot be read; the users read before still apply');
     }
   }
+}
+
+/** What tells a changed users file from the one read before, without reading it. */
+function stampOf(stats: Stats): string {
+  return `${stats.ino}:${stats.size}:${stats.mtimeMs}`;
 }

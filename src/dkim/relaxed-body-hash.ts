@@ -30,7 +30,8 @@ export class RelaxedBodyHash {
   private content = false;
 
   update(chunk: Buffer): void {
-    for (const byte of chunk) {
+    for (let index = 0; index < chunk.length; index++) {
+      const byte = chunk[index]!;
       if (this.cr) {
         this.cr = false;
         if (byte === LF) {

@@ -68,6 +68,10 @@ export const services = {
   get spamdPort(): number {
     return Number(required('SSP_SPAMD_PORT'));
   },
+  /** The private Rspamd's normal worker (scripts/lib/rspamd.sh). */
+  get rspamdPort(): number {
+    return Number(required('SSP_RSPAMD_PORT'));
+  },
   /** Redis, the rate limits' shared store. */
   get redisPort(): number {
     return Number(required('SSP_REDIS_PORT'));

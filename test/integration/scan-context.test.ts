@@ -91,11 +91,10 @@ describe('scanners see the session', () => {
     });
   });
 
-  const rspamdPort = Number(process.env.SSP_RSPAMD_PORT);
-  describe('rspamd', { skip: rspamdPort ? undefined : 'SSP_RSPAMD_PORT not set' }, () => {
+  describe('rspamd', () => {
     let proxy: TestProxy;
     before(async () => {
-      proxy = await startTestProxy({ upstream: { port: services.postfixPort }, scanners: [{ type: 'rspamd', host: '127.0.0.1', port: rspamdPort }] });
+      proxy = await startTestProxy({ upstream: { port: services.postfixPort }, scanners: [{ type: 'rspamd', host: '127.0.0.1', port: services.rspamdPort }] });
     });
     after(() => proxy?.stop(1000));
 
